@@ -1,0 +1,108 @@
+"""Rollout speed: stock ``PPO.collect_rollouts`` with LMPolicy vs ``model.generate``.
+
+Same model, batch (= number of envs), prompt length, new tokens and sampling (temperature
+1, no top-k/top-p). EOS does not end episodes here (and generate runs with
+``min_new_tokens``), so both produce exactly the same number of tokens.
+
+Run: ``python benchmarks/bench_rollout.py [--model smollm2-135m-instruct] [--envs 8]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch as th
+from common import cnndm_rows, machine, timer
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+
+from textgym import TextGenEnv, load_causal_lm, load_tokenizer
+from textgym.policies import LMPolicy
+
+
+def build(args: argparse.Namespace, kv_cache: bool = True) -> PPO:
+    tokenizer = load_tokenizer(args.model)
+    env_kwargs = dict(
+        dataset=cnndm_rows(64),
+        tokenizer=tokenizer,
+        max_prompt_tokens=args.prompt,
+        max_new_tokens=args.new,
+        eos_token_ids=[len(tokenizer) - 1],  # a token never sampled in practice: fixed lengths
+    )
+    env = make_vec_env(TextGenEnv, n_envs=args.envs, seed=0, env_kwargs=env_kwargs)
+    policy_kwargs = {"model": args.model, "kv_cache": kv_cache}
+    return PPO(
+        LMPolicy,
+        env,
+        n_steps=args.new * args.episodes,
+        batch_size=64,
+        policy_kwargs=policy_kwargs,
+        device=args.device,
+    )
+
+
+def collect_seconds(model: PPO) -> float:
+    _, callback = model._setup_learn(model.n_steps * model.n_envs, callback=None)
+    callback.on_training_start(locals(), globals())
+    result: dict[str, float] = {}
+    with timer(result, "s"):
+        model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
+    return result["s"]
+
+
+def generate_seconds(args: argparse.Namespace, model: PPO) -> float:
+    """``generate`` on full-length prompts of the same env, same batch and token counts."""
+    env = model.env.envs[0].unwrapped
+    prompts = [env.prompts.build(e)[0] for e in env.examples[: args.envs]]
+    prompts = [([env.pad_token_id] * args.prompt + p)[-args.prompt :] for p in prompts]
+    ids = th.tensor(prompts, device=model.device)
+    mask = (ids != env.pad_token_id).long()
+    lm = load_causal_lm(args.model).to(model.device).eval()
+    result: dict[str, float] = {}
+    with th.no_grad(), timer(result, "s"):
+        for _ in range(args.episodes):
+            lm.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                do_sample=True,
+                top_k=0,
+                max_new_tokens=args.new,
+                min_new_tokens=args.new,
+                pad_token_id=env.pad_token_id,
+            )
+    return result["s"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--envs", type=int, default=8)
+    parser.add_argument("--prompt", type=int, default=128)
+    parser.add_argument("--new", type=int, default=32)
+    parser.add_argument("--episodes", type=int, default=2, help="episodes per env")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--no-cache-baseline", action="store_true", help="also time the policy without its KV cache"
+    )
+    args = parser.parse_args()
+    th.manual_seed(0)
+    model = build(args)
+    tokens = args.envs * args.new * args.episodes
+    generate_s = generate_seconds(args, model)
+    rollout_s = collect_seconds(model)
+    print(f"# rollout benchmark ({machine()})")
+    print(
+        f"model {args.model}, batch {args.envs}, prompt {args.prompt}, new {args.new}, "
+        f"{args.episodes} episodes/env"
+    )
+    print("| what | tokens/s |\n|---|---:|")
+    print(f"| model.generate | {tokens / generate_s:.1f} |")
+    print(f"| PPO.collect_rollouts + LMPolicy (KV cache) | {tokens / rollout_s:.1f} |")
+    if args.no_cache_baseline:
+        plain_s = collect_seconds(build(args, kv_cache=False))
+        print(f"| PPO.collect_rollouts + LMPolicy (no cache) | {tokens / plain_s:.1f} |")
+    print(f"\nratio rollout / generate = {generate_s / rollout_s:.2f} (target >= 0.9)")
+
+
+if __name__ == "__main__":
+    main()

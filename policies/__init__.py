@@ -1,0 +1,7 @@
+"""Stable-Baselines3 policies over Hugging Face causal LMs (installed as ``textgym.policies``)."""
+
+from textgym.policies.episode_buffer import EpisodeRolloutBuffer
+from textgym.policies.lm_policy import LMPolicy
+from textgym.policies.sampling import SamplingConfig
+
+__all__ = ["EpisodeRolloutBuffer", "LMPolicy", "SamplingConfig"]

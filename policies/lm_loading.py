@@ -1,0 +1,49 @@
+"""Load and prepare the policy's LM: dtype, gradient checkpointing, LoRA."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch as th
+
+from textgym.errors import ConfigError
+from textgym.models import load_causal_lm
+
+_DTYPES = {"float32": th.float32, "bfloat16": th.bfloat16, "float16": th.float16}
+
+
+def prepare_model(
+    spec: Any,
+    dtype: str = "float32",
+    gradient_checkpointing: bool = False,
+    lora: dict[str, Any] | None = None,
+) -> th.nn.Module:
+    """Return the LM named by ``spec`` (or ``spec`` itself) ready for PPO.
+
+    Args:
+        spec: An embedded model name, a Hugging Face name or path, or a model object.
+        dtype: Weight dtype; ``"float32"`` unless memory is short.
+        gradient_checkpointing: Recompute activations in the backward pass.
+        lora: ``peft.LoraConfig`` keyword arguments; only the adapters are then trained.
+    """
+    if dtype not in _DTYPES:
+        raise ConfigError(f"dtype={dtype!r} is not supported; use one of {sorted(_DTYPES)}.")
+    model = load_causal_lm(spec, dtype=_DTYPES[dtype]) if isinstance(spec, str) else spec
+    if not isinstance(spec, str):
+        model = model.to(_DTYPES[dtype])
+    if gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.config.use_cache = False
+    if lora is not None:
+        model = _with_lora(model, lora)
+    return model
+
+
+def _with_lora(model: th.nn.Module, lora: dict[str, Any]) -> th.nn.Module:
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as exc:
+        raise ConfigError(
+            "lora=... needs the peft package: `pip install textgym[lora]` (or `pip install peft`)."
+        ) from exc
+    return get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **lora))

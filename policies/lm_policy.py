@@ -1,0 +1,243 @@
+"""``LMPolicy``: an SB3 actor-critic whose actor is a Hugging Face causal LM."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.distributions import CategoricalDistribution, Distribution
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+
+from textgym.errors import ConfigError
+from textgym.models import DEFAULT_MODEL, load_tokenizer
+from textgym.policies.lm_loading import prepare_model
+from textgym.policies.rollout_cache import RolloutCache, StepOutput
+from textgym.policies.sampling import SamplingConfig, process_logits
+from textgym.policies.sequences import group_by_prefix, left_align
+
+
+@dataclass
+class _Options:
+    """Constructor options kept outside ``nn.Module`` until ``_build`` runs."""
+
+    model: Any
+    tokenizer: Any
+    sampling: SamplingConfig
+    kv_cache: bool
+    group_prefixes: bool
+    dropout: bool
+    load_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+class LMPolicy(ActorCriticPolicy):
+    """Actor-critic over a causal LM.
+
+    The LM's next-token distribution is the actor; a linear value head on the LM's last
+    hidden state is the critic.
+
+    Observations are textgym's ``Dict(input_ids, attention_mask)``; actions are token ids.
+    During rollouts (``forward`` without gradients) a batched prefix KV cache makes each call
+    a single decode step; in updates, :meth:`evaluate_actions` runs one forward pass per
+    distinct sequence of the minibatch (see :class:`~textgym.policies.EpisodeRolloutBuffer`).
+
+    Args:
+        observation_space: From the env.
+        action_space: ``Discrete(len(tokenizer))``.
+        lr_schedule: SB3's learning-rate schedule.
+        model: ``"smollm2-135m-instruct"``, a Hugging Face name or path, or a model object.
+        tokenizer: The tokenizer (default: the model's own, when ``model`` is a name).
+        temperature: Sampling temperature.
+        top_k: Sample from the ``top_k`` most likely tokens (0: all).
+        top_p: Nucleus sampling threshold (1.0: off).
+        kv_cache: Use the rollout KV cache (results are equal; only speed differs).
+        group_prefixes: In updates, run one forward per prefix group instead of one per
+            transition (results are equal; only speed differs).
+        dropout: Keep the LM's dropout active during updates (off by default).
+        dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"`` weights for the LM.
+        gradient_checkpointing: Trade compute for memory in updates.
+        lora: ``peft.LoraConfig`` keyword arguments to train LoRA adapters only.
+        optimizer_class: As in SB3 (default Adam).
+        optimizer_kwargs: As in SB3.
+        **kwargs: Other ``ActorCriticPolicy`` arguments (the MLP ones are unused).
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        action_space: spaces.Discrete,
+        lr_schedule: Schedule,
+        model: Any = DEFAULT_MODEL,
+        tokenizer: Any = None,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        kv_cache: bool = True,
+        group_prefixes: bool = True,
+        dropout: bool = False,
+        dtype: str = "float32",
+        gradient_checkpointing: bool = False,
+        lora: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        _check_spaces(observation_space, action_space)
+        if tokenizer is None:
+            tokenizer = model if isinstance(model, str) else getattr(model, "name_or_path", None)
+        self._options = _Options(
+            model=model,
+            tokenizer=tokenizer,
+            sampling=SamplingConfig(temperature, top_k, top_p),
+            kv_cache=kv_cache,
+            group_prefixes=group_prefixes,
+            dropout=dropout,
+            load_kwargs={
+                "dtype": dtype,
+                "gradient_checkpointing": gradient_checkpointing,
+                "lora": lora,
+            },
+        )
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        """Load the LM and the value head, check the vocabulary, build the optimizer."""
+        opts = self._options
+        self.lm = prepare_model(opts.model, **opts.load_kwargs)
+        self.sampling = opts.sampling
+        self.n_actions = int(self.action_space.n)
+        self._check_vocabulary(opts.tokenizer)
+        hidden = self.lm.get_input_embeddings().embedding_dim
+        self.value_net = th.nn.Linear(hidden, 1)
+        th.nn.init.zeros_(self.value_net.weight)
+        th.nn.init.zeros_(self.value_net.bias)
+        self.action_dist = CategoricalDistribution(self.n_actions)
+        self.rollout_cache = RolloutCache(self.lm) if opts.kv_cache else None
+        self.forward_tokens = 0  # tokens run through the LM outside the rollout cache
+        self.lm.train(opts.dropout)
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        self.optimizer = self.optimizer_class(trainable, lr=lr_schedule(1), **self.optimizer_kwargs)
+
+    def _check_vocabulary(self, tokenizer: Any) -> None:
+        out_dim = self.lm.get_output_embeddings().weight.shape[0]
+        if out_dim < self.n_actions:
+            raise ConfigError(
+                f"The model predicts {out_dim} tokens but the env's action space has "
+                f"{self.n_actions}: env and policy use different tokenizers. Build the env "
+                f"with the model's tokenizer (tokenizer=...)."
+            )
+        if tokenizer is None:
+            return
+        size = len(load_tokenizer(tokenizer))
+        if size != self.n_actions:
+            raise ConfigError(
+                f"The policy's tokenizer has {size} tokens but the env's action space has "
+                f"{self.n_actions}: env and policy must share one tokenizer. Pass the same "
+                f"model name as the env's tokenizer=..., or policy_kwargs={{'tokenizer': ...}}."
+            )
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        opts = self._options
+        data.update(
+            model=opts.model,
+            tokenizer=opts.tokenizer,
+            temperature=opts.sampling.temperature,
+            top_k=opts.sampling.top_k,
+            top_p=opts.sampling.top_p,
+            kv_cache=opts.kv_cache,
+            group_prefixes=opts.group_prefixes,
+            dropout=opts.dropout,
+            **opts.load_kwargs,
+        )
+        return data
+
+    def set_training_mode(self, mode: bool) -> None:
+        """Train mode for the value head; the LM's dropout stays off unless ``dropout=True``."""
+        super().set_training_mode(mode)
+        self.lm.train(mode and self._options.dropout)
+        if mode and self.rollout_cache is not None:  # an update is coming: weights will change
+            self.rollout_cache.clear()
+
+    # ----------------------------------------------------------------- rollouts
+    def _last_token_outputs(self, obs: PyTorchObs) -> StepOutput:
+        """LM outputs at each observation's last valid token (cached when no grad is needed)."""
+        seqs, lengths = left_align(obs["input_ids"], obs["attention_mask"])
+        if self.rollout_cache is not None and not th.is_grad_enabled():
+            return self.rollout_cache.step(seqs, lengths, self._weights_version())
+        return self._outputs_at(seqs, lengths, lengths - 1)
+
+    def _weights_version(self) -> tuple[int, ...]:
+        """Changes whenever any LM weight is modified in place (optimizer steps, loading)."""
+        return tuple(p._version for p in self.lm.parameters())
+
+    def _distribution(self, logits: th.Tensor) -> Distribution:
+        processed = process_logits(logits[:, : self.n_actions], self.sampling)
+        return self.action_dist.proba_distribution(action_logits=processed)
+
+    def forward(
+        self, obs: PyTorchObs, deterministic: bool = False
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+        """Sample actions; return ``(actions, values, log_probs)`` as SB3 expects."""
+        out = self._last_token_outputs(obs)
+        distribution = self._distribution(out.logits)
+        actions = distribution.get_actions(deterministic=deterministic)
+        values = self.value_net(out.hidden.float())
+        return actions, values, distribution.log_prob(actions)
+
+    def get_distribution(self, obs: PyTorchObs) -> Distribution:
+        """The action distribution at ``obs`` (used by ``predict``)."""
+        return self._distribution(self._last_token_outputs(obs).logits)
+
+    def predict_values(self, obs: PyTorchObs) -> th.Tensor:
+        """Value estimates ``(B, 1)``."""
+        return self.value_net(self._last_token_outputs(obs).hidden.float())
+
+    # ------------------------------------------------------------------ updates
+    def evaluate_actions(
+        self, obs: PyTorchObs, actions: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor | None]:
+        """Values, log-probs and entropy of ``actions``; one forward per distinct sequence."""
+        seqs, lengths = left_align(obs["input_ids"], obs["attention_mask"])
+        seqs = th.cat([seqs, seqs.new_zeros(seqs.shape[0], 1)], dim=1)
+        seqs[th.arange(seqs.shape[0]), lengths] = actions.long()  # state + action, to group
+        out = self._outputs_at(seqs, lengths + 1, lengths - 1)
+        distribution = self._distribution(out.logits)
+        values = self.value_net(out.hidden.float())
+        return values, distribution.log_prob(actions), distribution.entropy()
+
+    def _outputs_at(self, seqs: th.Tensor, lengths: th.Tensor, positions: th.Tensor) -> StepOutput:
+        """LM outputs of row ``i`` at ``positions[i]``, one forward per prefix group."""
+        if self._options.group_prefixes:
+            reps, group = group_by_prefix(seqs, lengths)
+        else:
+            reps = group = th.arange(seqs.shape[0], device=seqs.device)
+        width = int(lengths[reps].max())
+        ids = seqs[reps, :width]
+        mask = (th.arange(width, device=ids.device) < lengths[reps, None]).long()
+        self.forward_tokens += int(mask.sum())
+        out = self.lm(
+            input_ids=ids, attention_mask=mask, output_hidden_states=True, logits_to_keep=1
+        )
+        hidden = out.hidden_states[-1][group, positions]  # (N, H)
+        return StepOutput(_head_logits(self.lm, hidden), hidden)
+
+
+def _head_logits(lm: th.nn.Module, hidden: th.Tensor) -> th.Tensor:
+    """Apply the LM's output layer (and its logit soft-capping, if any) to hidden states."""
+    logits = lm.get_output_embeddings()(hidden)
+    cap = getattr(lm.config, "final_logit_softcapping", None)
+    return th.tanh(logits / cap) * cap if cap else logits
+
+
+def _check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
+    keys = {"input_ids", "attention_mask"}
+    if not isinstance(observation_space, spaces.Dict) or not keys <= set(observation_space.spaces):
+        raise ConfigError(
+            f"LMPolicy needs a Dict observation with {sorted(keys)} (a textgym env); got "
+            f"{observation_space}."
+        )
+    if not isinstance(action_space, spaces.Discrete):
+        raise ConfigError(
+            f"LMPolicy needs a Discrete action space of token ids; got {action_space}."
+        )

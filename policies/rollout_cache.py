@@ -1,0 +1,174 @@
+"""A batched prefix KV cache that turns SB3's per-step forward calls into decode steps.
+
+SB3 calls the policy once per env step with whole observations. Each row's observation
+normally extends the row's previous one by the token just sampled; then one decode step
+(one new token per row, attending to the cached keys/values) gives the next logits. Rows
+whose observation does not extend the cached sequence (a reset, or anything unexpected)
+are prefilled on their full sequence and their slots appended to the batch cache.
+
+Layout: one physical time axis for the whole batch and a per-row mask over the physical
+slots; a row's valid slots stay in order (holes are masked). Positions are passed per row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch as th
+from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
+
+from textgym.policies.sequences import is_prefix
+
+
+@dataclass
+class StepOutput:
+    """What the LM gives for the last token of each row: ``(B, V)`` logits, ``(B, H)`` hidden."""
+
+    logits: th.Tensor
+    hidden: th.Tensor
+
+
+def run_lm(
+    model: th.nn.Module,
+    input_ids: th.Tensor,
+    attention_mask: th.Tensor,
+    position_ids: th.Tensor,
+    past: DynamicCache | None = None,
+) -> tuple[StepOutput, DynamicCache]:
+    """One forward; returns the last slot's logits and final hidden state, and the cache."""
+    out = model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        past_key_values=past if past is not None else DynamicCache(),
+        use_cache=True,
+        output_hidden_states=True,
+        logits_to_keep=1,
+    )
+    return StepOutput(out.logits[:, -1], out.hidden_states[-1][:, -1]), out.past_key_values
+
+
+class RolloutCache:
+    """Batched KV cache of one model over the rows of a vectorised env.
+
+    Call :meth:`step` with the left-aligned observation of every row; it returns the LM's
+    outputs for each row's last token, reusing the cache wherever a row's sequence extends
+    the cached one by exactly one token (or equals it). ``version`` identifies the weights
+    the cache was built with; a different version rebuilds it.
+    """
+
+    def __init__(self, model: th.nn.Module, compact_factor: float = 2.0) -> None:
+        self.model = model
+        self.compact_factor = compact_factor
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget everything (e.g. after the weights changed)."""
+        self.past: DynamicCache | None = None
+        self.slot_mask = th.zeros(0, 0, dtype=th.long)
+        self.seqs = th.zeros(0, 0, dtype=th.long)
+        self.lengths = th.zeros(0, dtype=th.long)
+        self.outputs: StepOutput | None = None
+        self.version: object = None
+        self.prefill_rows = 0
+        self.decode_steps = 0
+
+    @th.no_grad()
+    def step(self, seqs: th.Tensor, lengths: th.Tensor, version: object = None) -> StepOutput:
+        """Outputs for the last token of each row of left-aligned ``seqs`` ``(B, W)``."""
+        if self.past is None or version != self.version or seqs.shape[0] != self.seqs.shape[0]:
+            self.clear()
+            self.version = version
+            return self._prefill_all(seqs, lengths)
+        same = (lengths == self.lengths) & is_prefix(seqs, lengths, self._padded(seqs.shape[1]))
+        extends = (lengths == self.lengths + 1) & is_prefix(self.seqs, self.lengths, seqs)
+        fresh = ~(same | extends)
+        if fresh.all():  # e.g. every env was reset at once: start a new cache
+            return self._prefill_all(seqs, lengths)
+        if fresh.any():
+            self._prefill_rows(seqs, lengths, fresh)
+        if extends.any():
+            self._decode(seqs, lengths, extends)
+        self.seqs, self.lengths = seqs.clone(), lengths.clone()
+        if self.slot_mask.shape[1] > self.compact_factor * int(lengths.max()) + 8:
+            self._compact()
+        return self.outputs
+
+    def _padded(self, width: int) -> th.Tensor:
+        out = self.seqs.new_zeros(self.seqs.shape[0], max(width, self.seqs.shape[1]))
+        out[:, : self.seqs.shape[1]] = self.seqs
+        return out
+
+    def _prefill(
+        self, seqs: th.Tensor, lengths: th.Tensor
+    ) -> tuple[StepOutput, DynamicCache, th.Tensor]:
+        """Prefill rows, left-padded so every row's last token sits in the last slot."""
+        width = int(lengths.max())
+        positions = th.arange(width, device=seqs.device)
+        shift = (width - lengths)[:, None]
+        mask = (positions >= shift).long()
+        source = (positions - shift).clamp(min=0)
+        ids = th.gather(seqs[:, :width], 1, source) * mask
+        pos_ids = (positions - shift).clamp(min=0)
+        out, past = run_lm(self.model, ids, mask, pos_ids)
+        self.prefill_rows += seqs.shape[0]
+        return out, past, mask
+
+    def _prefill_all(self, seqs: th.Tensor, lengths: th.Tensor) -> StepOutput:
+        self.outputs, self.past, self.slot_mask = self._prefill(seqs, lengths)
+        _check_layers(self.past)
+        self.seqs, self.lengths = seqs.clone(), lengths.clone()
+        return self.outputs
+
+    def _prefill_rows(self, seqs: th.Tensor, lengths: th.Tensor, rows: th.Tensor) -> None:
+        out, past, mask = self._prefill(seqs[rows], lengths[rows])
+        batch, new = seqs.shape[0], mask.shape[1]
+        for layer, fresh in zip(self.past.layers, past.layers, strict=True):
+            layer.keys = _append_rows(layer.keys, fresh.keys, rows, batch)
+            layer.values = _append_rows(layer.values, fresh.values, rows, batch)
+        new_mask = self.slot_mask.new_zeros(batch, new)
+        new_mask[rows] = mask
+        self.slot_mask = th.cat([self.slot_mask.masked_fill(rows[:, None], 0), new_mask], dim=1)
+        self.outputs.logits[rows] = out.logits.to(self.outputs.logits.dtype)
+        self.outputs.hidden[rows] = out.hidden.to(self.outputs.hidden.dtype)
+
+    def _decode(self, seqs: th.Tensor, lengths: th.Tensor, rows: th.Tensor) -> None:
+        """Append one slot for every row; only ``rows`` get a real (unmasked) token."""
+        last = th.gather(seqs, 1, (lengths - 1).clamp(min=0)[:, None])
+        ids = last * rows[:, None]
+        self.slot_mask = th.cat([self.slot_mask, rows[:, None].long()], dim=1)
+        pos_ids = ((lengths - 1).clamp(min=0) * rows)[:, None]
+        out, self.past = run_lm(self.model, ids, self.slot_mask, pos_ids, self.past)
+        self.outputs.logits[rows] = out.logits[rows].to(self.outputs.logits.dtype)
+        self.outputs.hidden[rows] = out.hidden[rows].to(self.outputs.hidden.dtype)
+        self.decode_steps += 1
+
+    def _compact(self) -> None:
+        """Gather each row's valid slots to the front; drop the all-masked tail."""
+        valid = self.slot_mask > 0
+        width = int(valid.sum(dim=1).max())
+        order = th.argsort((~valid).to(th.int8), dim=1, stable=True)[:, :width]
+        for layer in self.past.layers:
+            index = order[:, None, :, None].expand(
+                -1, layer.keys.shape[1], -1, layer.keys.shape[-1]
+            )
+            layer.keys = th.gather(layer.keys, 2, index)
+            layer.values = th.gather(layer.values, 2, index)
+        self.slot_mask = th.gather(self.slot_mask, 1, order)
+
+
+def _append_rows(old: th.Tensor, fresh: th.Tensor, rows: th.Tensor, batch: int) -> th.Tensor:
+    """Append ``fresh`` slots ``(r, H, T2, D)`` for ``rows`` after ``old`` ``(B, H, T, D)``."""
+    block = old.new_zeros(batch, old.shape[1], fresh.shape[2], old.shape[3])
+    block[rows] = fresh.to(old.dtype)
+    return th.cat([old, block], dim=2)
+
+
+def _check_layers(past: DynamicCache) -> None:
+    kinds = {type(layer).__name__ for layer in past.layers if type(layer) is not DynamicLayer}
+    if kinds:
+        raise NotImplementedError(
+            f"The rollout KV cache supports full-attention layers only, not {sorted(kinds)}; "
+            f"pass policy_kwargs={{'kv_cache': False}} to run without it."
+        )

@@ -1,0 +1,88 @@
+"""Shared fixtures: a tiny word-level tokenizer, a tiny random LM on it, the embedded tokenizer."""
+
+from __future__ import annotations
+
+import pytest
+import torch as th
+
+WORDS = (
+    "the a cat dog sat ran on in mat park big small red blue and is was to of it "
+    "sun rain day night good bad yes no hello thanks please water tea book read "
+    "quick slow happy sad home went came saw see go"
+).split()
+
+
+def make_word_tokenizer():
+    """A whitespace word-level tokenizer: ids 0-2 are <pad>, <eos>, <unk>, then WORDS."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {tok: i for i, tok in enumerate(["<pad>", "<eos>", "<unk>", *WORDS])}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>"
+    )
+
+
+def make_tiny_lm(vocab_size: int, seed: int = 0):
+    """A 2-layer Llama with hidden size 16, randomly initialised."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    th.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=None,
+    )
+    return LlamaForCausalLM(config)
+
+
+@pytest.fixture(scope="session")
+def word_tokenizer():
+    return make_word_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_dir(tmp_path_factory, word_tokenizer) -> str:
+    """Folder with the tiny LM and its tokenizer: usable as `model=` and as `tokenizer=`."""
+    path = tmp_path_factory.mktemp("tiny_lm")
+    make_tiny_lm(len(word_tokenizer)).save_pretrained(path)
+    word_tokenizer.save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def word_dataset() -> list[dict]:
+    """Twelve summarize rows written in the tiny vocabulary."""
+    rows = []
+    for i in range(12):
+        a, b, c = (
+            WORDS[i % len(WORDS)],
+            WORDS[(3 * i + 5) % len(WORDS)],
+            WORDS[(7 * i + 2) % len(WORDS)],
+        )
+        rows.append(
+            {
+                "id": f"w{i}",
+                "source": f"the {a} {b} on the {c} and it was good",
+                "reference": f"{a} {b} {c}",
+            }
+        )
+    return rows
+
+
+@pytest.fixture(scope="session")
+def smol_tokenizer():
+    """The embedded SmolLM2 tokenizer (converted and cached on first use)."""
+    from textgym.models import DEFAULT_MODEL, load_tokenizer
+
+    return load_tokenizer(DEFAULT_MODEL)

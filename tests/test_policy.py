@@ -1,0 +1,183 @@
+"""LMPolicy with the stock SB3 PPO: contract, cache and grouping equivalence, learning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+
+from textgym import ConfigError, TextGenEnv
+from textgym.policies import EpisodeRolloutBuffer, LMPolicy
+
+
+class WordShare:
+    """Share of generated words equal to ``word`` (0 for an empty generation)."""
+
+    name = "word_share"
+
+    def __init__(self, word: str = "cat") -> None:
+        self.word = word
+
+    def __call__(self, generations, references, sources):
+        return [g.split().count(self.word) / max(len(g.split()), 1) for g in generations]
+
+
+def make_env(tiny_lm_dir, word_dataset, n_envs=4, max_new_tokens=6, seed=0):
+    kwargs = dict(
+        dataset=word_dataset,
+        tokenizer=tiny_lm_dir,
+        reward=WordShare(),
+        max_prompt_tokens=16,
+        max_new_tokens=max_new_tokens,
+        prompt_template="{source}",
+    )
+    return make_vec_env(TextGenEnv, n_envs=n_envs, seed=seed, env_kwargs=kwargs)
+
+
+def make_ppo(env, tiny_lm_dir, **kwargs):
+    policy_kwargs = {"model": tiny_lm_dir, **kwargs.pop("policy_kwargs", {})}
+    defaults = dict(n_steps=8, batch_size=16, n_epochs=1, seed=0, device="cpu")
+    return PPO(LMPolicy, env, policy_kwargs=policy_kwargs, **{**defaults, **kwargs})
+
+
+def rollout(model):
+    """Fill the rollout buffer once with the stock collect_rollouts."""
+    _, callback = model._setup_learn(model.n_steps * model.n_envs, callback=None)
+    callback.on_training_start(locals(), globals())
+    assert model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
+    return model.rollout_buffer
+
+
+def test_forward_shapes_and_lr(tiny_lm_dir, word_dataset):
+    model = make_ppo(make_env(tiny_lm_dir, word_dataset), tiny_lm_dir, learning_rate=1e-3)
+    obs = model.policy.obs_to_tensor(model.env.reset())[0]
+    with th.no_grad():
+        actions, values, log_probs = model.policy(obs)
+    assert actions.shape == (4,) and values.shape == (4, 1) and log_probs.shape == (4,)
+    assert model.policy.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3)
+    assert int(actions.max()) < model.action_space.n
+
+
+@pytest.mark.parametrize("sampling", [{}, {"temperature": 0.7, "top_k": 8, "top_p": 0.9}])
+def test_stored_log_probs_equal_recomputed(tiny_lm_dir, word_dataset, sampling):
+    """What PPO stores at rollout (cached) equals what evaluate_actions recomputes (grouped)."""
+    model = make_ppo(
+        make_env(tiny_lm_dir, word_dataset),
+        tiny_lm_dir,
+        n_steps=16,
+        policy_kwargs=sampling,
+        rollout_buffer_class=EpisodeRolloutBuffer,
+    )
+    buffer = rollout(model)
+    for batch in buffer.get(16):
+        with th.no_grad():
+            values, log_probs, entropy = model.policy.evaluate_actions(
+                batch.observations, batch.actions.long().flatten()
+            )
+        th.testing.assert_close(log_probs, batch.old_log_prob, atol=1e-4, rtol=1e-4)
+        th.testing.assert_close(values.flatten(), batch.old_values, atol=1e-4, rtol=1e-4)
+        assert th.isfinite(entropy).all() and th.isfinite(log_probs).all()
+
+
+def test_grouped_equals_per_transition(tiny_lm_dir, word_dataset):
+    model = make_ppo(make_env(tiny_lm_dir, word_dataset), tiny_lm_dir, n_steps=12)
+    buffer = rollout(model)
+    batch = next(buffer.get(None))
+    actions = batch.actions.long().flatten()
+    with th.no_grad():
+        grouped = model.policy.evaluate_actions(batch.observations, actions)
+        single = [
+            model.policy.evaluate_actions(
+                {k: v[i : i + 1] for k, v in batch.observations.items()}, actions[i : i + 1]
+            )
+            for i in range(len(actions))
+        ]
+    for part, name in enumerate(["values", "log_probs", "entropy"]):
+        expected = th.cat([s[part].reshape(-1) for s in single])
+        th.testing.assert_close(grouped[part].reshape(-1), expected, atol=1e-5, rtol=1e-5, msg=name)
+
+
+def test_cache_matches_uncached_over_resets(tiny_lm_dir, word_dataset):
+    env = make_env(tiny_lm_dir, word_dataset, max_new_tokens=5)
+    cached = make_ppo(env, tiny_lm_dir).policy
+    plain = make_ppo(env, tiny_lm_dir, policy_kwargs={"kv_cache": False}).policy
+    plain.load_state_dict(cached.state_dict())
+    obs = env.reset()
+    for _ in range(14):  # crosses several episode ends (resets)
+        tensor = cached.obs_to_tensor(obs)[0]
+        with th.no_grad():
+            a = cached.get_distribution(tensor).distribution.logits
+            b = plain.get_distribution(tensor).distribution.logits
+            th.testing.assert_close(
+                cached.predict_values(tensor), plain.predict_values(tensor), atol=1e-5, rtol=1e-5
+            )
+        th.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+        obs, *_ = env.step(th.distributions.Categorical(logits=a).sample().numpy())
+    assert cached.rollout_cache.decode_steps > 0
+
+
+def test_vocabulary_mismatch_is_a_clear_error(tiny_lm_dir, word_dataset, tmp_path):
+    from conftest import make_tiny_lm
+
+    make_tiny_lm(vocab_size=20).save_pretrained(tmp_path)
+    with pytest.raises(ConfigError, match="different tokenizers"):
+        make_ppo(
+            make_env(tiny_lm_dir, word_dataset), str(tmp_path), policy_kwargs={"tokenizer": None}
+        )
+
+
+def test_learn_changes_every_parameter_and_is_seeded(tiny_lm_dir, word_dataset):
+    def trained():
+        model = make_ppo(make_env(tiny_lm_dir, word_dataset), tiny_lm_dir, learning_rate=1e-3)
+        before = {k: v.clone() for k, v in model.policy.named_parameters()}
+        model.learn(64)
+        return before, dict(model.policy.named_parameters())
+
+    before, after = trained()
+    unchanged = [k for k, v in after.items() if v.requires_grad and th.equal(v, before[k])]
+    assert not unchanged, f"parameters not updated: {unchanged}"
+    _, again = trained()
+    for key, value in after.items():
+        assert th.equal(value, again[key]), key
+
+
+def test_save_load_gives_same_deterministic_actions(tiny_lm_dir, word_dataset, tmp_path):
+    env = make_env(tiny_lm_dir, word_dataset)
+    model = make_ppo(env, tiny_lm_dir, learning_rate=1e-2)
+    model.learn(32)
+    model.save(tmp_path / "ppo")
+    loaded = PPO.load(tmp_path / "ppo", device="cpu")
+    obs = env.reset()
+    for _ in range(8):
+        a, _ = model.predict(obs, deterministic=True)
+        b, _ = loaded.predict(obs, deterministic=True)
+        np.testing.assert_array_equal(a, b)
+        obs, *_ = env.step(a)
+
+
+def test_ppo_learns_to_emit_a_word(tiny_lm_dir, word_dataset):
+    env = make_env(tiny_lm_dir, word_dataset, n_envs=8, max_new_tokens=4)
+    model = make_ppo(
+        env,
+        tiny_lm_dir,
+        n_steps=16,
+        batch_size=32,
+        n_epochs=4,
+        learning_rate=1e-2,
+        rollout_buffer_class=EpisodeRolloutBuffer,
+    )
+    rewards = []
+
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Record(BaseCallback):
+        def _on_rollout_end(self) -> None:
+            rewards.append(np.mean([e["r"] for e in self.model.ep_info_buffer]))
+
+        def _on_step(self) -> bool:
+            return True
+
+    model.learn(8 * 16 * 25, callback=Record())
+    assert rewards[-1] > rewards[0] + 0.5, rewards

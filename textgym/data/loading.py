@@ -1,0 +1,230 @@
+"""Load a dataset for a task and normalise each row to an :class:`Example`."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+from textgym.data.example import Example
+from textgym.data.sources import resolve_rows
+from textgym.errors import ConfigError, DatasetError, did_you_mean, unknown_name
+
+#: The task names a dataset can be loaded for.
+TASKS = ("summarize", "dialogue", "translate")
+
+#: Per task, each field and the columns tried for it, first present wins.
+DEFAULT_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
+    "summarize": {
+        "id": ("id",),
+        "source": ("source", "article", "document", "dialogue", "text"),
+        "reference": ("reference", "highlights", "summary", "references"),
+    },
+    "dialogue": {
+        "id": ("id",),
+        "context": ("context", "turns", "dialogue"),
+        "reference": ("references", "reference", "response"),
+    },
+    "translate": {
+        "id": ("id",),
+        "source": ("source", "src", "en"),
+        "reference": ("reference", "references", "target", "tgt"),
+        "src_lang": ("src_lang",),
+        "tgt_lang": ("tgt_lang",),
+    },
+}
+
+Spec = dict[str, tuple[str, ...]]
+
+
+def load_examples(
+    dataset: Any = None,
+    *,
+    task: str,
+    split: str = "train",
+    fields: Mapping[str, str] | None = None,
+    limit: int | None = None,
+) -> list[Example]:
+    """Load a dataset and normalise its rows to :class:`Example` records.
+
+    Args:
+        dataset: Where the rows come from: ``None`` for the task's shipped default
+            (``textgym/data/default/{task}_{split}.jsonl``); a path (``str`` or
+            ``os.PathLike``) to a ``.jsonl``/``.json`` (JSON Lines) or ``.csv`` file
+            (``split`` is ignored); a sequence of dicts; a ``datasets.Dataset`` or
+            ``DatasetDict`` (``split`` is picked); or a Hugging Face hub dataset name
+            (needs internet).
+        task: One of :data:`TASKS`: ``"summarize"``, ``"dialogue"`` or ``"translate"``.
+        split: The split to read: ``"train"``, ``"validation"`` or ``"test"`` for defaults.
+        fields: Column names overriding the defaults in :data:`DEFAULT_FIELDS`, keyed by
+            ``id``, ``source``, ``reference`` and, per task, ``context`` (dialogue turns;
+            ``source`` is accepted as its alias), ``src_lang`` and ``tgt_lang`` (translate).
+        limit: Keep only the first ``limit`` rows (at least 1); ``None`` keeps all.
+
+    Returns:
+        The examples, in dataset order.
+
+    Raises:
+        UnknownNameError: If ``task`` (or the split of a default dataset) is unknown.
+        ConfigError: If ``fields`` or ``limit`` is invalid.
+        DatasetError: If the dataset cannot be read, is empty, or a row lacks a field or
+            holds an empty or non-string text. The message names the row and the fix.
+
+    """
+    if task not in TASKS:
+        raise unknown_name("task", task, TASKS, "Pass task= one of these.")
+    spec, explicit = _field_spec(task, fields)
+    _check_limit(limit)
+    rows, described = resolve_rows(dataset, task, split)
+    examples = [
+        _to_example(row, index, task, spec, explicit, described)
+        for index, row in enumerate(itertools.islice(rows, limit))
+    ]
+    if not examples:
+        raise DatasetError(
+            f"The dataset ({described}) has no rows. Pass a dataset with at least one example."
+        )
+    return examples
+
+
+def _field_spec(task: str, fields: Mapping[str, str] | None) -> tuple[Spec, frozenset[str]]:
+    """Merge ``fields`` into the task's defaults; return the spec and the overridden keys."""
+    spec = dict(DEFAULT_FIELDS[task])
+    fields = dict(fields or {})
+    if task == "dialogue" and "source" in fields and "context" not in fields:
+        fields["context"] = fields.pop("source")
+    for key, column in fields.items():
+        if key not in spec:
+            raise ConfigError(
+                f"fields has unknown key {key!r} for task {task!r}.{did_you_mean(key, spec)} "
+                f"Valid keys: {', '.join(spec)}."
+            )
+        if not isinstance(column, str) or not column:
+            raise ConfigError(
+                f"fields[{key!r}] must be a column name (a non-empty string), got {column!r}."
+            )
+        spec[key] = (column,)
+    return spec, frozenset(fields)
+
+
+def _check_limit(limit: int | None) -> None:
+    """Raise unless ``limit`` is None or an int of at least 1."""
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise ConfigError(
+            f"limit must be a whole number of at least 1 (or None for all rows), got {limit!r}; "
+            "a limit below 1 would leave the dataset empty."
+        )
+
+
+def _to_example(
+    row: Any, index: int, task: str, spec: Spec, explicit: frozenset[str], described: str
+) -> Example:
+    """Normalise one row of ``task`` to an :class:`Example`."""
+    if isinstance(row, Example):
+        return row
+    if not isinstance(row, Mapping):
+        raise DatasetError(
+            f"Row {index} of {described} is a {type(row).__name__}, not a dict. Pass rows as "
+            'dicts, e.g. {"source": "...", "reference": "..."}.'
+        )
+    where = _Where(row, index, described, explicit)
+    row_id = _row_id(where, spec["id"])
+    if task == "dialogue":
+        turns = _turns(where, spec["context"])
+        refs = _dialogue_references(where, spec["reference"])
+        return Example(row_id, "\n".join(turns), refs, turns=turns)
+    source = where.text("source", *where.pick("source", spec["source"]))
+    refs = _references(where, *where.pick("reference", spec["reference"]))
+    meta: dict[str, str] = {}
+    if task == "translate":
+        for key in ("src_lang", "tgt_lang"):
+            found = where.find(key, spec[key])
+            if found is not None:
+                meta[key] = where.text(key, *found)
+    return Example(row_id, source, refs, meta=meta)
+
+
+class _Where:
+    """One row being normalised; its methods raise errors that name the row."""
+
+    def __init__(
+        self, row: Mapping[str, Any], index: int, described: str, explicit: frozenset[str]
+    ) -> None:
+        self.row, self.index, self.described, self.explicit = row, index, described, explicit
+
+    def pick(self, key: str, columns: tuple[str, ...]) -> tuple[str, Any]:
+        """Return ``(column, value)`` of the first of ``columns`` present; raise if none is."""
+        for column in columns:
+            if column in self.row:
+                return column, self.row[column]
+        tried = ", ".join(repr(c) for c in columns)
+        present = ", ".join(repr(str(c)) for c in self.row) or "(none)"
+        raise DatasetError(
+            f"Row {self.index} of {self.described} has no {key!r} field (tried {tried}); "
+            f"its columns are {present}. Pass fields={{{key!r}: '<column name>'}} to say "
+            "which column holds it."
+        )
+
+    def find(self, key: str, columns: tuple[str, ...]) -> tuple[str, Any] | None:
+        """Like :meth:`pick` for an optional field: None if absent and not named in fields."""
+        if key in self.explicit or any(column in self.row for column in columns):
+            return self.pick(key, columns)
+        return None
+
+    def text(self, key: str, column: str, value: Any) -> str:
+        """Return ``value`` if it is a non-empty string, else raise naming the row and column."""
+        if not isinstance(value, str):
+            raise DatasetError(
+                f"Row {self.index} of {self.described}: {key} column {column!r} must hold a "
+                f"string, got {type(value).__name__} {value!r:.60}. Fix or drop that row, or "
+                f"pass fields={{{key!r}: '<column name>'}} to read another column."
+            )
+        if not value.strip():
+            raise DatasetError(
+                f"Row {self.index} of {self.described}: {key} column {column!r} is empty. "
+                "Every example needs a non-empty text there: fill in or drop that row."
+            )
+        return value
+
+
+def _row_id(where: _Where, columns: tuple[str, ...]) -> str:
+    """Return the row's id as a string, or its index when it has none."""
+    found = where.find("id", columns)
+    if found is None or found[1] is None or str(found[1]) == "":
+        return str(where.index)
+    return str(found[1])
+
+
+def _references(where: _Where, column: str, value: Any) -> tuple[str, ...]:
+    """Return a reference value (a string or a list of strings) as a non-empty tuple."""
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise DatasetError(
+                f"Row {where.index} of {where.described}: reference column {column!r} is an "
+                "empty list. Give at least one reference text, or drop that row."
+            )
+        return tuple(where.text("reference", column, item) for item in value)
+    return (where.text("reference", column, value),)
+
+
+def _dialogue_references(where: _Where, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """Return dialogue references; ``reference`` first, then ``references`` without repeats."""
+    refs = _references(where, *where.pick("reference", columns))
+    if "reference" not in where.explicit and {"reference", "references"} <= where.row.keys():
+        single = _references(where, "reference", where.row["reference"])
+        refs = tuple(dict.fromkeys(single + refs))
+    return refs
+
+
+def _turns(where: _Where, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """Return the dialogue turns, oldest first (a string is split on newlines)."""
+    column, value = where.pick("context", columns)
+    if isinstance(value, str):
+        value = [line for line in where.text("context", column, value).splitlines() if line.strip()]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise DatasetError(
+            f"Row {where.index} of {where.described}: context column {column!r} must hold a "
+            f"non-empty list of turns (strings, oldest first), got {value!r:.60}. Fix or drop "
+            "that row, or pass fields={'context': '<column name>'}."
+        )
+    return tuple(where.text("context", column, turn) for turn in value)

@@ -1,0 +1,231 @@
+"""The token-level text-generation env: one step appends one token."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from textgym.data.example import Example
+from textgym.data.loading import load_examples
+from textgym.errors import ConfigError, EnvStateError
+from textgym.models import DEFAULT_MODEL, load_tokenizer
+from textgym.prompts import PromptBuilder, PromptTemplate, task_spec
+from textgym.rewards import make_reward, score
+
+ObsDict = dict[str, np.ndarray]
+
+
+class TextGenEnv(gym.Env[ObsDict, np.int64]):
+    """Generate a text for a prompt, one token per step, and be scored when done.
+
+    ## Observation
+    A ``Dict`` of two ``Box(int64)`` arrays of length ``max_prompt_tokens + max_new_tokens``:
+    ``input_ids`` and ``attention_mask`` (1 on real tokens). The first ``max_prompt_tokens``
+    slots hold the prompt, **left-padded**; generated tokens fill the remaining slots from
+    the left, and the unused slots after them are padding (mask 0). The valid tokens, read
+    in order, are always the prompt followed by the generation so far.
+
+    ## Action
+    ``Discrete(len(tokenizer))``: the id of the next token.
+
+    ## Reward
+    0 on every step but the last; on the last step the reward function scores the decoded
+    generation against the example's references (``info["reward_components"]`` has the parts).
+
+    ## Episode end
+    ``terminated=True`` when the action is an end-of-sequence token or ``max_new_tokens``
+    tokens have been generated: the length cap is part of the task (an answer must fit it),
+    not a time-out, so there is nothing to bootstrap. ``truncated`` is always False.
+
+    Args:
+        task: ``"summarize"``, ``"dialogue"`` or ``"translate"``: the prompt and defaults.
+        dataset: See :func:`textgym.data.load_examples` (None: the task's shipped data).
+        split: Dataset split (``"train"``, ``"validation"``, ``"test"``).
+        reward: A reward name, a ``{name: weight}`` mapping, or a reward object/callable.
+        tokenizer: An embedded model name, a Hugging Face name or path, or a tokenizer.
+        max_prompt_tokens: Longer prompts lose source text on the side that keeps the
+            instruction (counted in ``info["prompt_truncated_tokens"]``, warned once).
+        max_new_tokens: The most tokens one episode may generate.
+        prompt_template: Replaces the task's instruction; see :class:`PromptBuilder`.
+        chat_template: Use the tokenizer's chat template when it has one.
+        fields: Dataset column names, e.g. ``{"source": "article"}``.
+        eos_token_ids: Tokens that end the episode (default: the tokenizer's EOS).
+        render_mode: ``"ansi"`` or None.
+    """
+
+    metadata = {"render_modes": ["ansi"]}
+
+    def __init__(
+        self,
+        task: str = "summarize",
+        dataset: Any = None,
+        split: str = "train",
+        reward: Any = None,
+        tokenizer: Any = DEFAULT_MODEL,
+        max_prompt_tokens: int = 256,
+        max_new_tokens: int = 48,
+        prompt_template: PromptTemplate | None = None,
+        chat_template: bool = True,
+        fields: Mapping[str, str] | None = None,
+        eos_token_ids: Sequence[int] | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        _check_positive(max_prompt_tokens=max_prompt_tokens, max_new_tokens=max_new_tokens)
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ConfigError(f"render_mode={render_mode!r} is not supported; use 'ansi' or None.")
+        self.render_mode = render_mode
+        self.tokenizer = load_tokenizer(tokenizer)
+        self.examples: list[Example] = load_examples(dataset, task=task, split=split, fields=fields)
+        self.reward_fn = make_reward(task_spec(task).default_reward if reward is None else reward)
+        self.prompts = PromptBuilder(
+            self.tokenizer, task, max_prompt_tokens, prompt_template, chat_template
+        )
+        self.max_prompt_tokens, self.max_new_tokens = max_prompt_tokens, max_new_tokens
+        self.vocab_size = len(self.tokenizer)
+        self.eos_token_ids = frozenset(self._eos_ids(eos_token_ids))
+        self.pad_token_id = self._pad_id()
+        length = max_prompt_tokens + max_new_tokens
+        box = spaces.Box(0, self.vocab_size - 1, shape=(length,), dtype=np.int64)
+        self.observation_space = spaces.Dict(
+            {"input_ids": box, "attention_mask": spaces.Box(0, 1, shape=(length,), dtype=np.int64)}
+        )
+        self.action_space = spaces.Discrete(self.vocab_size)
+        self._input_ids = np.full(length, self.pad_token_id, dtype=np.int64)
+        self._mask = np.zeros(length, dtype=np.int64)
+        self._prompt_cache: dict[int, tuple[list[int], int]] = {}
+        self._warned_truncation = False
+        self._generated: list[int] = []
+        self._example: Example = self.examples[0]
+        self._done = True
+
+    def _eos_ids(self, given: Sequence[int] | None) -> list[int]:
+        ids = list(given) if given is not None else [self.tokenizer.eos_token_id]
+        ids = [i for i in ids if i is not None]
+        if not ids:
+            raise ConfigError(
+                "The tokenizer has no eos_token_id, so an episode could only end at "
+                "max_new_tokens. Pass eos_token_ids=[...] with the token(s) that end a text."
+            )
+        bad = [i for i in ids if not 0 <= int(i) < self.vocab_size]
+        if bad:
+            raise ConfigError(
+                f"eos_token_ids {bad} are outside the vocabulary [0, {self.vocab_size})."
+            )
+        return [int(i) for i in ids]
+
+    def _pad_id(self) -> int:
+        candidates = (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0)
+        return int(next(token for token in candidates if token is not None))
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[ObsDict, dict[str, Any]]:
+        """Start an episode on a random example, or on ``options["index"]``."""
+        super().reset(seed=seed)
+        index = self._pick_index(options or {})
+        self._example = self.examples[index]
+        prompt, dropped = self._prompt(index)
+        self._input_ids.fill(self.pad_token_id)
+        self._mask.fill(0)
+        self._input_ids[self.max_prompt_tokens - len(prompt) : self.max_prompt_tokens] = prompt
+        self._mask[self.max_prompt_tokens - len(prompt) : self.max_prompt_tokens] = 1
+        self._generated = []
+        self._done = False
+        info = {"example_id": self._example.id, "index": index, "prompt_truncated_tokens": dropped}
+        return self._obs(), info
+
+    def _pick_index(self, options: Mapping[str, Any]) -> int:
+        if "index" not in options:
+            return int(self.np_random.integers(len(self.examples)))
+        index = options["index"]
+        if not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.examples):
+            raise ConfigError(
+                f"options['index']={index!r} is not a valid example index; use an int in "
+                f"[0, {len(self.examples)})."
+            )
+        return int(index)
+
+    def _prompt(self, index: int) -> tuple[list[int], int]:
+        if index not in self._prompt_cache:
+            self._prompt_cache[index] = self.prompts.build(self.examples[index])
+        prompt, dropped = self._prompt_cache[index]
+        if dropped and not self._warned_truncation:
+            self._warned_truncation = True
+            warnings.warn(
+                f"Prompt of example {self.examples[index].id!r} lost {dropped} source tokens to "
+                f"fit max_prompt_tokens={self.max_prompt_tokens} (further truncations are "
+                f"counted in info['prompt_truncated_tokens'] without a warning).",
+                stacklevel=3,
+            )
+        return prompt, dropped
+
+    def step(self, action: int | np.integer) -> tuple[ObsDict, float, bool, bool, dict[str, Any]]:
+        """Append ``action`` to the generation; score it if the episode ends."""
+        if self._done:
+            raise EnvStateError("step() was called after the episode ended; call reset() first.")
+        token = self._check_action(action)
+        slot = self.max_prompt_tokens + len(self._generated)
+        self._input_ids[slot] = token
+        self._mask[slot] = 1
+        self._generated.append(token)
+        if token not in self.eos_token_ids and len(self._generated) < self.max_new_tokens:
+            return self._obs(), 0.0, False, False, {}
+        self._done = True
+        reward, info = self._final_reward()
+        return self._obs(), reward, True, False, info
+
+    def _check_action(self, action: int | np.integer) -> int:
+        arr = np.asarray(action)
+        if arr.size != 1 or not np.issubdtype(arr.dtype, np.integer):
+            raise ConfigError(f"Action {action!r} is not a single integer token id.")
+        token = int(arr.reshape(()))
+        if not 0 <= token < self.vocab_size:
+            raise ConfigError(
+                f"Action {token} is outside the vocabulary [0, {self.vocab_size}); the policy's "
+                f"output layer must match the env's tokenizer (len(tokenizer)={self.vocab_size})."
+            )
+        return token
+
+    def _final_reward(self) -> tuple[float, dict[str, Any]]:
+        text, example = self.generated_text(), self._example
+        total, parts = score(self.reward_fn, [text], [example.references], [example.source])
+        name = getattr(self.reward_fn, "name", "reward")
+        components = {name: float(total[0]), **{k: float(v[0]) for k, v in parts.items()}}
+        info = {
+            "text": text,
+            "example_id": example.id,
+            "num_new_tokens": len(self._generated),
+            "reward_components": components,
+        }
+        return float(total[0]), info
+
+    def generated_text(self) -> str:
+        """Decode the tokens generated so far (special tokens removed)."""
+        return self.tokenizer.decode(self._generated, skip_special_tokens=True)
+
+    def _obs(self) -> ObsDict:
+        return {"input_ids": self._input_ids.copy(), "attention_mask": self._mask.copy()}
+
+    def render(self) -> str | None:
+        """Return the prompt and the generation so far as text (``render_mode="ansi"``)."""
+        if self.render_mode != "ansi":
+            return None
+        prompt = self._input_ids[: self.max_prompt_tokens][
+            self._mask[: self.max_prompt_tokens] == 1
+        ]
+        return (
+            f"--- prompt ---\n{self.tokenizer.decode(prompt)}\n"
+            f"--- generated ({len(self._generated)}/{self.max_new_tokens}) ---\n"
+            f"{self.tokenizer.decode(self._generated)}\n"
+        )
+
+
+def _check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"{name}={value!r} must be a positive integer.")

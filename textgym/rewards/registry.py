@@ -1,0 +1,122 @@
+"""Reward names: register factories, list them, and build a reward from a spec."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
+
+from textgym.errors import ConfigError, unknown_name
+from textgym.rewards.base import RewardFunction
+from textgym.rewards.evaluate_metric import EvaluateMetric
+from textgym.rewards.length import LengthPenalty
+from textgym.rewards.rouge import ROUGE_VARIANTS, Rouge
+from textgym.rewards.sacrebleu_metrics import Bleu, Chrf
+from textgym.rewards.user import CallableReward
+
+EVALUATE_PREFIX = "evaluate:"
+_FACTORIES: dict[str, Callable[[], RewardFunction]] = {}
+
+_ACCEPTED = (
+    "a registered name (see list_rewards()), 'evaluate:PATH_OR_NAME', a {reward: weight} "
+    "mapping, a reward object with a `name`, or a function(generations, references, sources)"
+)
+
+
+def register_reward(
+    name: str, factory: Callable[[], RewardFunction], *, overwrite: bool = False
+) -> None:
+    """Register ``factory`` (a zero-argument callable returning a reward) under ``name``.
+
+    Args:
+        name: The name :func:`make_reward` will accept.
+        factory: Builds a fresh reward; called on every :func:`make_reward`. Import heavy
+            libraries inside it (or inside the reward) so registering stays cheap.
+        overwrite: Replace an existing entry instead of raising.
+
+    Raises:
+        ConfigError: empty name, a name starting with ``'evaluate:'``, a factory that is not
+            callable, or a name already registered without ``overwrite=True``.
+    """
+    if not isinstance(name, str) or not name.strip() or name.startswith(EVALUATE_PREFIX):
+        raise ConfigError(
+            f"Reward name {name!r} is invalid: use a non-empty string not starting with "
+            f"{EVALUATE_PREFIX!r} (that prefix loads an evaluate module)."
+        )
+    if not callable(factory):
+        raise ConfigError(
+            f"The factory for reward {name!r} is a {type(factory).__name__}, not callable; pass "
+            f"a zero-argument callable returning the reward, e.g. functools.partial(MyReward, ...)."
+        )
+    if name in _FACTORIES and not overwrite:
+        raise ConfigError(
+            f"Reward {name!r} is already registered; pick another name or pass overwrite=True."
+        )
+    _FACTORIES[name] = factory
+
+
+def list_rewards() -> list[str]:
+    """Return the registered reward names, sorted."""
+    return sorted(_FACTORIES)
+
+
+def make_reward(spec: Any) -> RewardFunction:
+    """Build a reward from a name, an ``'evaluate:...'`` string, a weight mapping or an object.
+
+    Args:
+        spec: One of: a registered name (``"rougeL"``, ``"bleu"``, ...);
+            ``"evaluate:PATH_OR_NAME"`` (an :class:`EvaluateMetric`); a mapping of reward
+            (name or object) to weight (a :class:`WeightedSum`); an object with ``__call__``
+            and ``name`` (returned as is); a plain function (a :class:`CallableReward`).
+
+    Raises:
+        UnknownNameError: an unregistered name (the message suggests close ones).
+        ConfigError: any other kind of ``spec``.
+    """
+    if isinstance(spec, str):
+        return _from_name(spec)
+    if isinstance(spec, Mapping):
+        from textgym.rewards.weighted import WeightedSum
+
+        return WeightedSum(spec)
+    if isinstance(spec, type):
+        raise ConfigError(
+            f"make_reward got the class {spec.__name__}, not an instance; pass "
+            f"{spec.__name__}(...) instead."
+        )
+    if callable(spec):
+        return spec if isinstance(getattr(spec, "name", None), str) else CallableReward(spec)
+    raise ConfigError(f"Cannot make a reward from a {type(spec).__name__}; pass {_ACCEPTED}.")
+
+
+def _from_name(name: str) -> RewardFunction:
+    if name.startswith(EVALUATE_PREFIX):
+        path = name[len(EVALUATE_PREFIX) :]
+        if not path.strip():
+            raise ConfigError(
+                f"{name!r} names no module; write 'evaluate:exact_match' or "
+                f"'evaluate:path/to/metric.py'."
+            )
+        return EvaluateMetric(path)
+    if name not in _FACTORIES:
+        raise unknown_name(
+            "reward",
+            name,
+            list_rewards(),
+            fix=f"Register it with textgym.rewards.register_reward(name, factory), or use "
+            f"'{EVALUATE_PREFIX}PATH_OR_NAME' for a Hugging Face evaluate metric.",
+        )
+    reward = _FACTORIES[name]()
+    if not callable(reward):
+        raise ConfigError(
+            f"The factory registered as {name!r} returned a {type(reward).__name__}, not a "
+            f"callable reward; make it return one (see textgym.rewards.RewardFunction)."
+        )
+    return reward
+
+
+for _variant in ROUGE_VARIANTS:
+    register_reward(_variant, partial(Rouge, _variant))
+register_reward("bleu", Bleu)
+register_reward("chrf", Chrf)
+register_reward("length", LengthPenalty)

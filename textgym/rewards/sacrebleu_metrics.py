@@ -1,0 +1,105 @@
+"""Sentence-level BLEU and chrF rewards via ``sacrebleu``, scaled to [0, 1]."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from textgym.rewards._batch import check_batch
+from textgym.rewards.base import Reward
+
+
+class _SacreBleuReward(Reward):
+    """Shared loop: sacrebleu's ``sentence_score`` per sample, divided by 100 and clipped."""
+
+    def __init__(self) -> None:
+        self._metric: Any = None
+
+    def _build(self) -> Any:
+        raise NotImplementedError
+
+    def __call__(
+        self,
+        generations: Sequence[str],
+        references: Sequence[Sequence[str]],
+        sources: Sequence[str],
+    ) -> np.ndarray:
+        """Return one score in [0, 1] per sample, shape ``(n,)``; empty generations score 0."""
+        check_batch(self.name, generations, references, sources)
+        if self._metric is None:
+            self._metric = self._build()
+        out = np.zeros(len(generations), dtype=np.float64)
+        for i, (gen, refs) in enumerate(zip(generations, references, strict=True)):
+            if gen.strip():
+                out[i] = self._metric.sentence_score(gen, list(refs)).score / 100.0
+        # sacrebleu can return 100.00000000000004 for a perfect match
+        return np.clip(out, 0.0, 1.0)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_metric"] = None
+        return state
+
+
+class Bleu(_SacreBleuReward):
+    """Sentence BLEU (sacrebleu) divided by 100, in [0, 1].
+
+    Uses ``effective_order=True`` (n-gram orders longer than the generation are left out of
+    the geometric mean, so a short exact match still scores 1.0) and ``exp`` smoothing, the
+    settings sacrebleu recommends for single sentences. Multiple references are used
+    natively (clipped n-gram counts over all references, closest reference length).
+
+    Args:
+        smooth_method: sacrebleu smoothing: ``"exp"``, ``"floor"``, ``"add-k"`` or ``"none"``.
+        tokenize: sacrebleu tokenizer name (``None``: sacrebleu's default, ``"13a"``).
+        lowercase: Compare lower-cased text.
+    """
+
+    name = "bleu"
+
+    def __init__(
+        self, smooth_method: str = "exp", tokenize: str | None = None, lowercase: bool = False
+    ) -> None:
+        super().__init__()
+        self.smooth_method = smooth_method
+        self.tokenize = tokenize
+        self.lowercase = lowercase
+
+    def _build(self) -> Any:
+        from sacrebleu.metrics import BLEU
+
+        return BLEU(
+            effective_order=True,
+            smooth_method=self.smooth_method,
+            tokenize=self.tokenize,
+            lowercase=self.lowercase,
+        )
+
+
+class Chrf(_SacreBleuReward):
+    """Sentence chrF (sacrebleu) divided by 100, in [0, 1].
+
+    Character n-gram F-score (``char_order`` 6, ``beta`` 2 by default); ``word_order=2``
+    gives chrF++. With several references a sample scores its best-matching reference.
+
+    Args:
+        char_order: Longest character n-gram.
+        word_order: Longest word n-gram (0 for chrF, 2 for chrF++).
+        beta: Weight of recall relative to precision.
+    """
+
+    name = "chrf"
+
+    def __init__(self, char_order: int = 6, word_order: int = 0, beta: int = 2) -> None:
+        super().__init__()
+        self.char_order = char_order
+        self.word_order = word_order
+        self.beta = beta
+        self.name = "chrf" if word_order == 0 else "chrf++"
+
+    def _build(self) -> Any:
+        from sacrebleu.metrics import CHRF
+
+        return CHRF(char_order=self.char_order, word_order=self.word_order, beta=self.beta)
