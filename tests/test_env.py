@@ -180,3 +180,10 @@ def test_env_pickles(tiny_lm_dir, word_dataset):
     a, _ = env.reset(seed=1)
     b, _ = clone.reset(seed=1)
     np.testing.assert_array_equal(a["input_ids"], b["input_ids"])
+
+
+def test_sb3_make_vec_env_by_id_and_bad_render_mode(tiny_lm_dir, word_dataset):
+    venv = make_vec_env("TextSummarize-v0", n_envs=2, env_kwargs={"tokenizer": tiny_lm_dir})
+    assert venv.reset()["input_ids"].shape == (2, 304)
+    with pytest.raises(ConfigError, match="render_mode='human'"):
+        word_env(tiny_lm_dir, word_dataset, render_mode="human")

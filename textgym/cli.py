@@ -1,104 +1,36 @@
-"""``textgym`` command line: ``textgym train ...``."""
+"""The ``textgym`` command: one subcommand per module of :mod:`textgym.commands`."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from textgym.errors import TextGymError
-from textgym.training import TrainConfig, TrainResult, train
 
-
-def parse_reward(text: str) -> Any:
-    """``rougeL`` -> ``"rougeL"``; ``rougeL:0.7,chrf:0.3`` -> ``{"rougeL": 0.7, "chrf": 0.3}``."""
-    if ":" not in text or text.startswith("evaluate:"):
-        return text
-    parts = dict(item.split(":", 1) for item in text.split(","))
-    try:
-        return {name.strip(): float(weight) for name, weight in parts.items()}
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"--reward {text!r}: weights must be numbers, e.g. rougeL:0.7,chrf:0.3"
-        ) from exc
-
-
-def _train_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "train", help="train an LM with stock SB3 PPO and report before/after metrics"
-    )
-    d = TrainConfig()
-    p.add_argument("--env", dest="env_id", default=d.env_id, help="registered env id")
-    p.add_argument(
-        "--reward",
-        type=parse_reward,
-        default=None,
-        help="reward name or name:weight,... (default: the env's)",
-    )
-    p.add_argument("--model", default=d.model, help="embedded name, HF name or path")
-    p.add_argument("--timesteps", type=int, default=d.timesteps, help="total env steps (tokens)")
-    p.add_argument("--n-envs", type=int, default=d.n_envs)
-    p.add_argument("--n-steps", type=int, default=d.n_steps, help="steps per env per rollout")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--n-epochs", type=int, default=d.n_epochs)
-    p.add_argument("--learning-rate", type=float, default=d.learning_rate)
-    p.add_argument("--max-prompt-tokens", type=int, default=None)
-    p.add_argument("--max-new-tokens", type=int, default=None)
-    p.add_argument(
-        "--dataset", default=None, help="JSONL/CSV path or HF dataset name (default: shipped data)"
-    )
-    p.add_argument("--eval-split", default=d.eval_split)
-    p.add_argument("--eval-examples", type=int, default=d.eval_examples)
-    p.add_argument("--temperature", type=float, default=d.temperature)
-    p.add_argument("--top-k", type=int, default=d.top_k)
-    p.add_argument("--top-p", type=float, default=d.top_p)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default=d.device)
-    p.add_argument("--out", default=d.out, help="output folder")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-
-
-def print_report(result: TrainResult) -> None:
-    """Print the before/after metric table and where the files went."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="Held-out evaluation (greedy decoding)")
-    for column in ("metric", "initial", "trained", "change"):
-        table.add_column(column, justify="right" if column != "metric" else "left")
-    for name, value in result.before.metrics.items():
-        after = result.after.metrics[name]
-        table.add_row(name, f"{value:.4f}", f"{after:.4f}", f"{after - value:+.4f}")
-    table.add_row(
-        "new tokens",
-        f"{result.before.mean_new_tokens:.1f}",
-        f"{result.after.mean_new_tokens:.1f}",
-        "",
-    )
-    console = Console()
-    console.print(table)
-    rewards = result.episode_rewards
-    if rewards:
-        k = max(1, len(rewards) // 5)
-        console.print(
-            f"training reward: first {k} episodes {sum(rewards[:k]) / k:.4f} -> "
-            f"last {k} {sum(rewards[-k:]) / k:.4f}"
-        )
-    for kind, path in result.files.items():
-        console.print(f"{kind:>8}: {path}")
+# name -> (module with add_arguments(parser) and run(args), help); imported only when used
+COMMANDS = {
+    "train": ("textgym.commands.train", "train an LM with stock SB3 PPO, report before/after"),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``textgym`` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="textgym", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    _train_parser(sub)
-    args = vars(parser.parse_args(argv))
-    command, progress = args.pop("command"), not args.pop("no_progress")
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}"
+    )
+    name = next((a for a in argv if a in COMMANDS), None)
+    for command, (path, help_text) in COMMANDS.items():
+        p = sub.add_parser(command, help=help_text, description=help_text)
+        if command == name:
+            importlib.import_module(path).add_arguments(p)
+    args = parser.parse_args(argv)
+    command = args.__dict__.pop("command")
     try:
-        if command == "train":
-            print_report(train(TrainConfig(**args), progress_bar=progress))
+        importlib.import_module(COMMANDS[command][0]).run(args)
     except TextGymError as exc:
         print(f"textgym {command}: error: {exc}", file=sys.stderr)
         return 2

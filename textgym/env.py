@@ -77,7 +77,9 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
     ) -> None:
         _check_positive(max_prompt_tokens=max_prompt_tokens, max_new_tokens=max_new_tokens)
         if render_mode not in (None, *self.metadata["render_modes"]):
-            raise ConfigError(f"render_mode={render_mode!r} is not supported; use 'ansi' or None.")
+            raise UnsupportedRenderModeError(
+                f"render_mode={render_mode!r} is not supported; use 'ansi' or None."
+            )
         self.render_mode = render_mode
         self.tokenizer = load_tokenizer(tokenizer)
         self.examples: list[Example] = load_examples(dataset, task=task, split=split, fields=fields)
@@ -199,6 +201,8 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         info = {
             "text": text,
             "example_id": example.id,
+            "source": example.source,
+            "references": example.references,
             "num_new_tokens": len(self._generated),
             "reward_components": components,
         }
@@ -223,6 +227,10 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
             f"--- generated ({len(self._generated)}/{self.max_new_tokens}) ---\n"
             f"{self.tokenizer.decode(self._generated)}\n"
         )
+
+
+class UnsupportedRenderModeError(ConfigError, TypeError):
+    """Also a ``TypeError``: SB3's ``make_vec_env`` then retries without ``render_mode``."""
 
 
 def _check_positive(**values: int) -> None:

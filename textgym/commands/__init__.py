@@ -1,0 +1,1 @@
+"""Subcommands of the ``textgym`` command line."""

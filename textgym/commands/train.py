@@ -1,0 +1,91 @@
+"""``textgym train``: train an LM with stock SB3 PPO and report before/after metrics."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from textgym.training import TrainConfig, TrainResult, train
+
+
+def parse_reward(text: str) -> Any:
+    """``rougeL`` -> ``"rougeL"``; ``rougeL:0.7,chrf:0.3`` -> ``{"rougeL": 0.7, "chrf": 0.3}``."""
+    if ":" not in text or text.startswith("evaluate:"):
+        return text
+    parts = dict(item.split(":", 1) for item in text.split(","))
+    try:
+        return {name.strip(): float(weight) for name, weight in parts.items()}
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"--reward {text!r}: weights must be numbers, e.g. rougeL:0.7,chrf:0.3"
+        ) from exc
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the options of ``textgym train`` to ``p``."""
+    d = TrainConfig()
+    p.add_argument("--env", dest="env_id", default=d.env_id, help="registered env id")
+    p.add_argument(
+        "--reward",
+        type=parse_reward,
+        default=None,
+        help="reward name or name:weight,... (default: the env's)",
+    )
+    p.add_argument("--model", default=d.model, help="embedded name, HF name or path")
+    p.add_argument("--timesteps", type=int, default=d.timesteps, help="total env steps (tokens)")
+    p.add_argument("--n-envs", type=int, default=d.n_envs)
+    p.add_argument("--n-steps", type=int, default=d.n_steps, help="steps per env per rollout")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--n-epochs", type=int, default=d.n_epochs)
+    p.add_argument("--learning-rate", type=float, default=d.learning_rate)
+    p.add_argument("--max-prompt-tokens", type=int, default=None)
+    p.add_argument("--max-new-tokens", type=int, default=None)
+    p.add_argument(
+        "--dataset", default=None, help="JSONL/CSV path or HF dataset name (default: shipped data)"
+    )
+    p.add_argument("--eval-split", default=d.eval_split)
+    p.add_argument("--eval-examples", type=int, default=d.eval_examples)
+    p.add_argument("--temperature", type=float, default=d.temperature)
+    p.add_argument("--top-k", type=int, default=d.top_k)
+    p.add_argument("--top-p", type=float, default=d.top_p)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device)
+    p.add_argument("--out", default=d.out, help="output folder")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def print_report(result: TrainResult) -> None:
+    """Print the before/after metric table and where the files went."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Held-out evaluation (greedy decoding)")
+    for column in ("metric", "initial", "trained", "change"):
+        table.add_column(column, justify="right" if column != "metric" else "left")
+    for name, value in result.before.metrics.items():
+        after = result.after.metrics[name]
+        table.add_row(name, f"{value:.4f}", f"{after:.4f}", f"{after - value:+.4f}")
+    table.add_row(
+        "new tokens",
+        f"{result.before.mean_new_tokens:.1f}",
+        f"{result.after.mean_new_tokens:.1f}",
+        "",
+    )
+    console = Console()
+    console.print(table)
+    rewards = result.episode_rewards
+    if rewards:
+        k = max(1, len(rewards) // 5)
+        console.print(
+            f"training reward: first {k} episodes {sum(rewards[:k]) / k:.4f} -> "
+            f"last {k} {sum(rewards[-k:]) / k:.4f}"
+        )
+    for kind, path in result.files.items():
+        console.print(f"{kind:>8}: {path}")
+
+
+def run(args: argparse.Namespace) -> None:
+    """Run ``textgym train`` with parsed ``args``."""
+    options = vars(args)
+    progress = not options.pop("no_progress")
+    print_report(train(TrainConfig(**options), progress_bar=progress))
