@@ -13,10 +13,21 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 
 from textgym.errors import ConfigError
 from textgym.models import DEFAULT_MODEL, load_tokenizer
+from textgym.policies.kl_controller import KLController
 from textgym.policies.lm_loading import prepare_model
 from textgym.policies.rollout_cache import RolloutCache, StepOutput
 from textgym.policies.sampling import SamplingConfig, process_logits
 from textgym.policies.sequences import group_by_prefix, left_align
+
+
+@dataclass
+class LastStep:
+    """What the last rollout ``forward`` saw and sampled (for the KL wrapper)."""
+
+    seqs: th.Tensor
+    lengths: th.Tensor
+    actions: th.Tensor
+    log_probs: th.Tensor
 
 
 @dataclass
@@ -114,9 +125,16 @@ class LMPolicy(ActorCriticPolicy):
         self.action_dist = CategoricalDistribution(self.n_actions)
         self.rollout_cache = RolloutCache(self.lm) if opts.kv_cache else None
         self.forward_tokens = 0  # tokens run through the LM outside the rollout cache
+        self.kl_controller = KLController()
+        self.last_step: LastStep | None = None
         self.lm.train(opts.dropout)
         trainable = [p for p in self.parameters() if p.requires_grad]
         self.optimizer = self.optimizer_class(trainable, lr=lr_schedule(1), **self.optimizer_kwargs)
+
+    @property
+    def model_spec(self) -> Any:
+        """The ``model`` argument the policy was built from (a name, path or model)."""
+        return self._options.model
 
     def _check_vocabulary(self, tokenizer: Any) -> None:
         out_dim = self.lm.get_output_embeddings().weight.shape[0]
@@ -160,12 +178,15 @@ class LMPolicy(ActorCriticPolicy):
             self.rollout_cache.clear()
 
     # ----------------------------------------------------------------- rollouts
-    def _last_token_outputs(self, obs: PyTorchObs) -> StepOutput:
-        """LM outputs at each observation's last valid token (cached when no grad is needed)."""
+    def _last_token_outputs(self, obs: PyTorchObs) -> tuple[StepOutput, th.Tensor, th.Tensor]:
+        """LM outputs at each observation's last valid token (cached when no grad is needed).
+
+        Returns the outputs and the left-aligned sequences and lengths they were computed on.
+        """
         seqs, lengths = left_align(obs["input_ids"], obs["attention_mask"])
         if self.rollout_cache is not None and not th.is_grad_enabled():
-            return self.rollout_cache.step(seqs, lengths, self._weights_version())
-        return self._outputs_at(seqs, lengths, lengths - 1)
+            return self.rollout_cache.step(seqs, lengths, self._weights_version()), seqs, lengths
+        return self._outputs_at(seqs, lengths, lengths - 1), seqs, lengths
 
     def _weights_version(self) -> tuple[int, ...]:
         """Changes whenever any LM weight is modified in place (optimizer steps, loading)."""
@@ -179,19 +200,20 @@ class LMPolicy(ActorCriticPolicy):
         self, obs: PyTorchObs, deterministic: bool = False
     ) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         """Sample actions; return ``(actions, values, log_probs)`` as SB3 expects."""
-        out = self._last_token_outputs(obs)
+        out, seqs, lengths = self._last_token_outputs(obs)
         distribution = self._distribution(out.logits)
         actions = distribution.get_actions(deterministic=deterministic)
-        values = self.value_net(out.hidden.float())
-        return actions, values, distribution.log_prob(actions)
+        log_probs = distribution.log_prob(actions)
+        self.last_step = LastStep(seqs, lengths, actions.detach(), log_probs.detach())
+        return actions, self.value_net(out.hidden.float()), log_probs
 
     def get_distribution(self, obs: PyTorchObs) -> Distribution:
         """The action distribution at ``obs`` (used by ``predict``)."""
-        return self._distribution(self._last_token_outputs(obs).logits)
+        return self._distribution(self._last_token_outputs(obs)[0].logits)
 
     def predict_values(self, obs: PyTorchObs) -> th.Tensor:
         """Value estimates ``(B, 1)``."""
-        return self.value_net(self._last_token_outputs(obs).hidden.float())
+        return self.value_net(self._last_token_outputs(obs)[0].hidden.float())
 
     # ------------------------------------------------------------------ updates
     def evaluate_actions(

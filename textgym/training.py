@@ -15,6 +15,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from textgym.atomic import write_atomic, write_text_atomic
 from textgym.evaluation import EvalResult, evaluate_lm
+from textgym.kl import add_kl_penalty
 from textgym.models import DEFAULT_MODEL, load_tokenizer
 
 
@@ -39,6 +40,9 @@ class TrainConfig:
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
+    kl_coef: float = 0.0
+    target_kl: float | None = None
+    kl_horizon: float = 10_000
     seed: int = 0
     device: str = "auto"
     out: str = "runs/textgym"
@@ -110,7 +114,10 @@ def build_ppo(config: TrainConfig) -> PPO:
         "rollout_buffer_class": EpisodeRolloutBuffer,
         **config.ppo_kwargs,
     }
-    return PPO(LMPolicy, env, policy_kwargs=policy_kwargs, **ppo_kwargs)
+    model = PPO(LMPolicy, env, policy_kwargs=policy_kwargs, **ppo_kwargs)
+    if config.kl_coef > 0 or config.target_kl is not None:
+        add_kl_penalty(model, config.kl_coef, config.target_kl, config.kl_horizon)
+    return model
 
 
 def train(config: TrainConfig, progress_bar: bool = True) -> TrainResult:

@@ -48,6 +48,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=d.temperature)
     p.add_argument("--top-k", type=int, default=d.top_k)
     p.add_argument("--top-p", type=float, default=d.top_p)
+    p.add_argument(
+        "--kl-coef",
+        type=float,
+        default=d.kl_coef,
+        help="β of the per-token KL-to-reference penalty (0: off)",
+    )
+    p.add_argument(
+        "--target-kl",
+        type=float,
+        default=None,
+        help="target KL per episode (nats): makes β adaptive",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device)
     p.add_argument("--out", default=d.out, help="output folder")

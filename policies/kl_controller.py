@@ -1,0 +1,48 @@
+"""The KL coefficient β: fixed, or adapted toward a target KL per episode."""
+
+from __future__ import annotations
+
+import math
+
+import torch as th
+
+from textgym.errors import ConfigError
+
+
+class KLController(th.nn.Module):
+    """β of the KL penalty, kept as buffers so ``PPO.save``/``PPO.load`` carry it.
+
+    Fixed when ``target`` is NaN. Otherwise the proportional controller of Ziegler et al.
+    (2019): after each finished episode with summed KL ``kl``,
+    ``β ← β · (1 + clip(kl / target − 1, −0.2, 0.2) / horizon)``, so β rises while episodes
+    drift further than ``target`` nats from the reference and falls while they stay closer.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("beta", th.tensor(0.0, dtype=th.float64))
+        self.register_buffer("target", th.tensor(math.nan, dtype=th.float64))
+        self.register_buffer("horizon", th.tensor(10_000.0, dtype=th.float64))
+
+    def configure(self, kl_coef: float, target_kl: float | None, horizon: float) -> None:
+        """Set the initial β, the target KL per episode (None: fixed β) and the horizon."""
+        if not kl_coef >= 0 or (target_kl is not None and not target_kl > 0) or not horizon > 0:
+            raise ConfigError(
+                f"KL settings kl_coef={kl_coef}, target_kl={target_kl}, horizon={horizon} are "
+                f"invalid: kl_coef must be >= 0, target_kl > 0 (or None for a fixed β), "
+                f"horizon > 0."
+            )
+        self.beta.fill_(kl_coef)
+        self.target.fill_(math.nan if target_kl is None else target_kl)
+        self.horizon.fill_(horizon)
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether β follows a target KL."""
+        return not math.isnan(float(self.target))
+
+    def update(self, episode_kl: float) -> None:
+        """Adapt β after one finished episode whose summed per-token KL is ``episode_kl``."""
+        if self.adaptive:
+            error = min(max(episode_kl / float(self.target) - 1.0, -0.2), 0.2)
+            self.beta.mul_(1.0 + error / float(self.horizon))
