@@ -20,7 +20,7 @@ from textgym import TextGenEnv, load_causal_lm, load_tokenizer
 from textgym.policies import LMPolicy
 
 
-def build(args: argparse.Namespace, kv_cache: bool = True) -> PPO:
+def build(args: argparse.Namespace, kv_cache: bool = True, **ppo_kwargs: object) -> PPO:
     tokenizer = load_tokenizer(args.model)
     env_kwargs = dict(
         dataset=cnndm_rows(64),
@@ -38,6 +38,7 @@ def build(args: argparse.Namespace, kv_cache: bool = True) -> PPO:
         batch_size=64,
         policy_kwargs=policy_kwargs,
         device=args.device,
+        **ppo_kwargs,
     )
 
 

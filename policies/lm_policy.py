@@ -116,6 +116,7 @@ class LMPolicy(ActorCriticPolicy):
         opts = self._options
         self.lm = prepare_model(opts.model, **opts.load_kwargs)
         self.sampling = opts.sampling
+        self.group_prefixes = opts.group_prefixes
         self.n_actions = int(self.action_space.n)
         self._check_vocabulary(opts.tokenizer)
         hidden = self.lm.get_input_embeddings().embedding_dim
@@ -164,7 +165,7 @@ class LMPolicy(ActorCriticPolicy):
             top_k=opts.sampling.top_k,
             top_p=opts.sampling.top_p,
             kv_cache=opts.kv_cache,
-            group_prefixes=opts.group_prefixes,
+            group_prefixes=self.group_prefixes,
             dropout=opts.dropout,
             **opts.load_kwargs,
         )
@@ -230,7 +231,7 @@ class LMPolicy(ActorCriticPolicy):
 
     def _outputs_at(self, seqs: th.Tensor, lengths: th.Tensor, positions: th.Tensor) -> StepOutput:
         """LM outputs of row ``i`` at ``positions[i]``, one forward per prefix group."""
-        if self._options.group_prefixes:
+        if self.group_prefixes:
             reps, group = group_by_prefix(seqs, lengths)
         else:
             reps = group = th.arange(seqs.shape[0], device=seqs.device)

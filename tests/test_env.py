@@ -187,3 +187,24 @@ def test_sb3_make_vec_env_by_id_and_bad_render_mode(tiny_lm_dir, word_dataset):
     assert venv.reset()["input_ids"].shape == (2, 304)
     with pytest.raises(ConfigError, match="render_mode='human'"):
         word_env(tiny_lm_dir, word_dataset, render_mode="human")
+
+
+def test_dense_rewards_are_score_differences_summing_to_the_final_score(tiny_lm_dir, word_dataset):
+    dense = word_env(tiny_lm_dir, word_dataset, reward="rouge1", reward_mode="dense")
+    terminal = word_env(tiny_lm_dir, word_dataset, reward="rouge1")
+    words = ["cat", "the", "sat", "dog", "on"]
+    rewards, final = [], None
+    for env in (dense, terminal):
+        env.reset(options={"index": 2})
+        out = [env.step(token(env, w)) for w in words]
+        rewards.append([o[1] for o in out])
+        final = out[-1][4]["reward_components"]["rouge1"]
+    rouge = dense.reward_fn
+    refs = [dense.examples[2].references]
+    prefix_scores = [rouge([" ".join(words[: t + 1])], refs, [""])[0] for t in range(5)]
+    expected = np.diff([0.0, *prefix_scores])
+    np.testing.assert_allclose(rewards[0], expected, atol=1e-12)
+    assert sum(rewards[0]) == pytest.approx(sum(rewards[1])) == pytest.approx(final)
+    assert any(r != 0 for r in rewards[0][:-1]) and rewards[1][:-1] == [0.0] * 4
+    with pytest.raises(ConfigError, match="reward_mode"):
+        word_env(tiny_lm_dir, word_dataset, reward_mode="sparse")

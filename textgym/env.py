@@ -36,6 +36,7 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
     ## Reward
     0 on every step but the last; on the last step the reward function scores the decoded
     generation against the example's references (``info["reward_components"]`` has the parts).
+    With ``reward_mode="dense"``, each step pays the change of the score (see below).
 
     ## Episode end
     ``terminated=True`` when the action is an end-of-sequence token or ``max_new_tokens``
@@ -55,6 +56,10 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         chat_template: Use the tokenizer's chat template when it has one.
         fields: Dataset column names, e.g. ``{"source": "article"}``.
         eos_token_ids: Tokens that end the episode (default: the tokenizer's EOS).
+        reward_mode: ``"terminal"`` pays the reward once, at the end. ``"dense"`` pays, at
+            every step, the change of the reward of the text so far (``R(y≤t) − R(y<t)``,
+            with ``R`` of the empty text taken as 0), so an episode's rewards sum to its
+            final score; it decodes and scores the prefix at every step (slower).
         render_mode: ``"ansi"`` or None.
     """
 
@@ -73,9 +78,15 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         chat_template: bool = True,
         fields: Mapping[str, str] | None = None,
         eos_token_ids: Sequence[int] | None = None,
+        reward_mode: str = "terminal",
         render_mode: str | None = None,
     ) -> None:
         _check_positive(max_prompt_tokens=max_prompt_tokens, max_new_tokens=max_new_tokens)
+        if reward_mode not in ("terminal", "dense"):
+            raise ConfigError(
+                f"reward_mode={reward_mode!r} is not supported; use 'terminal' or 'dense'."
+            )
+        self.dense = reward_mode == "dense"
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise UnsupportedRenderModeError(
                 f"render_mode={render_mode!r} is not supported; use 'ansi' or None."
@@ -104,6 +115,7 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         self._generated: list[int] = []
         self._example: Example = self.examples[0]
         self._done = True
+        self._last_score = 0.0
 
     def _eos_ids(self, given: Sequence[int] | None) -> list[int]:
         ids = list(given) if given is not None else [self.tokenizer.eos_token_id]
@@ -138,6 +150,7 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         self._mask[self.max_prompt_tokens - len(prompt) : self.max_prompt_tokens] = 1
         self._generated = []
         self._done = False
+        self._last_score = 0.0
         info = {"example_id": self._example.id, "index": index, "prompt_truncated_tokens": dropped}
         return self._obs(), info
 
@@ -175,11 +188,12 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         self._input_ids[slot] = token
         self._mask[slot] = 1
         self._generated.append(token)
-        if token not in self.eos_token_ids and len(self._generated) < self.max_new_tokens:
+        self._done = token in self.eos_token_ids or len(self._generated) == self.max_new_tokens
+        if not (self._done or self.dense):
             return self._obs(), 0.0, False, False, {}
-        self._done = True
-        reward, info = self._final_reward()
-        return self._obs(), reward, True, False, info
+        total, info = self._score()
+        reward, self._last_score = total - self._last_score, total
+        return self._obs(), reward, self._done, False, info if self._done else {}
 
     def _check_action(self, action: int | np.integer) -> int:
         arr = np.asarray(action)
@@ -193,7 +207,8 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
             )
         return token
 
-    def _final_reward(self) -> tuple[float, dict[str, Any]]:
+    def _score(self) -> tuple[float, dict[str, Any]]:
+        """Score the generation so far; return the total and the end-of-episode info."""
         text, example = self.generated_text(), self._example
         total, parts = score(self.reward_fn, [text], [example.references], [example.source])
         name = getattr(self.reward_fn, "name", "reward")
