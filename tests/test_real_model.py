@@ -1,0 +1,58 @@
+"""A few checks on the embedded SmolLM2-135M-Instruct itself (marked `real_model`)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_checker import check_env
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from textgym import DEFAULT_MODEL, ENV_IDS
+from textgym.policies import LMPolicy
+
+pytestmark = pytest.mark.real_model
+
+
+@pytest.fixture(scope="module")
+def ppo():
+    env = DummyVecEnv(
+        [lambda: gym.make("TextDialogue-v0", max_new_tokens=6, max_prompt_tokens=96)] * 3
+    )
+    return PPO(
+        LMPolicy,
+        env,
+        n_steps=8,
+        batch_size=24,
+        policy_kwargs={"model": DEFAULT_MODEL},
+        device="cpu",
+    )
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_registered_envs_with_the_embedded_tokenizer(env_id):
+    env = gym.make(env_id)
+    check_env(env, warn=True)
+    obs, _ = env.reset(seed=0)
+    text = env.unwrapped.tokenizer.decode(obs["input_ids"][obs["attention_mask"] == 1])
+    assert "<|im_start|>user" in text and text.rstrip().endswith("assistant")
+
+
+def test_cached_rollout_log_probs_match_a_full_forward(ppo):
+    """Over resets and decode steps, the rollout's log-probs equal an uncached forward."""
+    _, callback = ppo._setup_learn(ppo.n_steps * ppo.n_envs, callback=None)
+    callback.on_training_start(locals(), globals())
+    ppo.collect_rollouts(ppo.env, callback, ppo.rollout_buffer, ppo.n_steps)
+    buffer = ppo.rollout_buffer
+    policy = ppo.policy
+    for t in range(ppo.n_steps):
+        obs = {k: th.as_tensor(v[t]) for k, v in buffer.observations.items()}
+        with th.no_grad():
+            values, log_probs, _ = policy.evaluate_actions(
+                obs, th.as_tensor(buffer.actions[t]).long().flatten()
+            )
+        np.testing.assert_allclose(log_probs.numpy(), buffer.log_probs[t], atol=1e-4)
+        np.testing.assert_allclose(values.flatten().numpy(), buffer.values[t], atol=1e-4)
+    assert policy.rollout_cache.decode_steps > 0 and policy.rollout_cache.prefill_rows > 3
