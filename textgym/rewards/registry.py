@@ -8,18 +8,24 @@ from typing import Any
 
 from textgym.errors import ConfigError, unknown_name
 from textgym.rewards.base import RewardFunction
+from textgym.rewards.embedding import EmbeddingSimilarity
 from textgym.rewards.evaluate_metric import EvaluateMetric
 from textgym.rewards.length import LengthPenalty
+from textgym.rewards.reward_model import RewardModel
 from textgym.rewards.rouge import ROUGE_VARIANTS, Rouge
 from textgym.rewards.sacrebleu_metrics import Bleu, Chrf
 from textgym.rewards.user import CallableReward
+from textgym.rewards.zero import ZeroReward
 
 EVALUATE_PREFIX = "evaluate:"
+RM_PREFIX = "rm:"
+_PREFIXES = (EVALUATE_PREFIX, RM_PREFIX)
 _FACTORIES: dict[str, Callable[[], RewardFunction]] = {}
 
 _ACCEPTED = (
-    "a registered name (see list_rewards()), 'evaluate:PATH_OR_NAME', a {reward: weight} "
-    "mapping, a reward object with a `name`, or a function(generations, references, sources)"
+    "a registered name (see list_rewards()), 'evaluate:PATH_OR_NAME', 'rm:PATH_OR_NAME', a "
+    "{reward: weight} mapping, a reward object with a `name`, or a "
+    "function(generations, references, sources)"
 )
 
 
@@ -35,13 +41,14 @@ def register_reward(
         overwrite: Replace an existing entry instead of raising.
 
     Raises:
-        ConfigError: empty name, a name starting with ``'evaluate:'``, a factory that is not
-            callable, or a name already registered without ``overwrite=True``.
+        ConfigError: empty name, a name starting with ``'evaluate:'`` or ``'rm:'``, a factory
+            that is not callable, or a name already registered without ``overwrite=True``.
     """
-    if not isinstance(name, str) or not name.strip() or name.startswith(EVALUATE_PREFIX):
+    if not isinstance(name, str) or not name.strip() or name.startswith(_PREFIXES):
         raise ConfigError(
             f"Reward name {name!r} is invalid: use a non-empty string not starting with "
-            f"{EVALUATE_PREFIX!r} (that prefix loads an evaluate module)."
+            f"{EVALUATE_PREFIX!r} or {RM_PREFIX!r} (they load an evaluate module and a reward "
+            f"model)."
         )
     if not callable(factory):
         raise ConfigError(
@@ -65,7 +72,8 @@ def make_reward(spec: Any) -> RewardFunction:
 
     Args:
         spec: One of: a registered name (``"rougeL"``, ``"bleu"``, ...);
-            ``"evaluate:PATH_OR_NAME"`` (an :class:`EvaluateMetric`); a mapping of reward
+            ``"evaluate:PATH_OR_NAME"`` (an :class:`EvaluateMetric`); ``"rm:PATH_OR_NAME"``
+            (a :class:`RewardModel`, loaded on first use); a mapping of reward
             (name or object) to weight (a :class:`WeightedSum`); an object with ``__call__``
             and ``name`` (returned as is); a plain function (a :class:`CallableReward`).
 
@@ -98,6 +106,14 @@ def _from_name(name: str) -> RewardFunction:
                 f"'evaluate:path/to/metric.py'."
             )
         return EvaluateMetric(path)
+    if name.startswith(RM_PREFIX):
+        path = name[len(RM_PREFIX) :]
+        if not path.strip():
+            raise ConfigError(
+                f"{name!r} names no model; write 'rm:path/to/reward_model' (a folder saved "
+                f"by `textgym train-rm` or save_pretrained) or 'rm:HF_NAME'."
+            )
+        return RewardModel(path)
     if name not in _FACTORIES:
         raise unknown_name(
             "reward",
@@ -120,3 +136,5 @@ for _variant in ROUGE_VARIANTS:
 register_reward("bleu", Bleu)
 register_reward("chrf", Chrf)
 register_reward("length", LengthPenalty)
+register_reward("embedding", EmbeddingSimilarity)
+register_reward("none", ZeroReward)

@@ -1,0 +1,301 @@
+"""A learned reward: a Hugging Face sequence-classification model with one output logit."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from textgym.errors import ConfigError
+from textgym.rewards.base import Reward
+
+_FALLBACK_MAX_LENGTH = 2048
+# One loaded model per (path, device, folder time stamp) in each process, shared by every
+# reward instance; the time stamp makes a folder overwritten by a new training run reload.
+_MODELS: dict[tuple[str, str, float], tuple[Any, Any]] = {}
+
+
+def format_pair(prompt: str, response: str) -> str:
+    """The one text a reward model reads for a (prompt, response) pair.
+
+    The prompt, a blank line, then ``TL;DR:``, a space and the response: the layout of
+    OpenAI's TL;DR summarisation work. :class:`RewardModel` scores exactly this string, and
+    a reward-model trainer (``textgym train-rm``) must build its training texts with this
+    function, so that the model is scored on what it was trained on.
+
+    Args:
+        prompt: The input the response answers (by default the example's source).
+        response: The generated text.
+    """
+    return f"{prompt}\n\nTL;DR: {response}"
+
+
+class RewardModel(Reward):
+    """Score each (source, generation) pair with a single-logit classifier.
+
+    The text ``format_pair(prompt, generation)`` is tokenised as one sequence (not a
+    tokenizer text pair), right-padded with the model's ``pad_token_id`` and run through
+    ``model(...).logits[:, 0]`` in batches under ``torch.no_grad``; the reward is that raw
+    logit, or ``(logit - mean) / std`` with ``normalize=(mean, std)``. ``prompt`` is the
+    source, or ``prompt_template.format(source=source)``. References are not used. A text
+    longer than ``max_length`` tokens loses tokens from the start (after any leading special
+    token such as ``[CLS]``), so the response at the end is always read.
+
+    A model given by name or path is loaded on first use, once per process and device (and
+    again if the folder's files change), shared by instances and never pickled
+    (``SubprocVecEnv`` workers load their own). A model object is used as is (pickled with
+    the reward) and put in eval mode on first use.
+
+    Args:
+        model: A Hugging Face name, a local folder, or a model object with
+            ``config.num_labels == 1`` (e.g. ``AutoModelForSequenceClassification``).
+        tokenizer: A tokenizer, name or path; None: loaded from ``model`` (a name or path).
+        prompt_template: A ``str.format`` template with a ``{source}`` field; None: the source.
+        batch_size: Texts per forward pass.
+        device: A torch device; None: the model object's device, else CUDA if available.
+        normalize: ``(mean, std)`` to standardise the logit; None: the raw logit.
+        max_length: Token limit per text; None: the tokenizer's or the model's limit.
+        name: The reward's name (default ``"rm:<folder name>"``, or ``"rm"`` for an object).
+
+    Raises:
+        ConfigError: bad settings, a model object without a tokenizer, or (on first use) a
+            model that cannot be loaded, has more than one output, or lacks a pad token id.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any = None,
+        prompt_template: str | None = None,
+        batch_size: int = 16,
+        device: str | None = None,
+        normalize: tuple[float, float] | None = None,
+        max_length: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        is_spec = isinstance(model, (str, os.PathLike))
+        if not is_spec and tokenizer is None:
+            raise ConfigError(
+                f"RewardModel got a {type(model).__name__} object but no tokenizer; pass "
+                f"tokenizer= (an object, name or path), or pass the model as a name or path."
+            )
+        _check_settings(prompt_template, batch_size, normalize, max_length)
+        self.model = _absolute_if_local(str(model)) if is_spec else model
+        self.tokenizer = _absolute_if_local(str(tokenizer)) if _is_path(tokenizer) else tokenizer
+        self.prompt_template = prompt_template
+        self.batch_size, self.max_length = batch_size, max_length
+        self.device = None if device is None else str(device)
+        self.normalize = None if normalize is None else (float(normalize[0]), float(normalize[1]))
+        self.name = name or (f"rm:{Path(str(model)).name}" if is_spec else "rm")
+        self._loaded: tuple[Any, Any] | None = None
+
+    def __call__(
+        self,
+        generations: Sequence[str],
+        references: Sequence[Sequence[str]],
+        sources: Sequence[str],
+    ) -> np.ndarray:
+        """Return the (normalised) logit of each pair, shape ``(n,)``."""
+        n = len(generations)
+        if not (len(references) == len(sources) == n):
+            raise ValueError(
+                f"Reward {self.name!r} needs one source and one reference list per generation; "
+                f"got {n} generations, {len(sources)} sources, {len(references)} reference lists."
+            )
+        pairs = zip(generations, sources, strict=True)
+        texts = [format_pair(self._prompt(src), gen) for gen, src in pairs]
+        logits = self.logits(texts)
+        if self.normalize is not None:
+            mean, std = self.normalize
+            logits = (logits - mean) / std
+        return logits
+
+    def _prompt(self, source: str) -> str:
+        return (
+            source if self.prompt_template is None else self.prompt_template.format(source=source)
+        )
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Return the model's logit for each already formatted text, shape ``(n,)``."""
+        import torch as th
+
+        if not texts:
+            return np.zeros(0, dtype=np.float64)
+        model, tokenizer = self._get_model()
+        pad_id = int(model.config.pad_token_id)
+        device = next(model.parameters()).device
+        ids = self._encode(tokenizer, texts, self.max_length or _model_max_length(tokenizer, model))
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out = np.zeros(len(ids), dtype=np.float64)
+        for lo in range(0, len(order), self.batch_size):
+            chunk = order[lo : lo + self.batch_size]
+            input_ids, mask = _right_pad([ids[i] for i in chunk], pad_id)  # (b, t) each
+            with th.no_grad():
+                logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device))
+            out[chunk] = logits.logits[:, 0].float().cpu().numpy()
+        return out
+
+    @staticmethod
+    def _encode(tokenizer: Any, texts: Sequence[str], limit: int) -> list[list[int]]:
+        """Token ids per text; a text over ``limit`` loses tokens after its leading specials."""
+        rows = [list(r) for r in tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
+        for i, ids in enumerate(rows):
+            if len(ids) > limit:
+                special = tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True)
+                head = min(next((j for j, flag in enumerate(special) if not flag), 0), limit - 1)
+                rows[i] = ids[:head] + ids[len(ids) - (limit - head) :]
+        return rows
+
+    def _get_model(self) -> tuple[Any, Any]:
+        if self._loaded is None:
+            self._loaded = self._load()
+        return self._loaded
+
+    def _load(self) -> tuple[Any, Any]:
+        from textgym.models import load_tokenizer
+
+        if isinstance(self.model, str):
+            device = self.device or _default_device()
+            key = (self.model, device, _stamp(self.model))
+            if key not in _MODELS:
+                _MODELS[key] = _load_classifier(self.model, device)
+            model = _MODELS[key][0]
+            tokenizer = _MODELS[key][1] if self.tokenizer is None else self.tokenizer
+        else:
+            model, tokenizer = self.model, self.tokenizer
+            if self.device is not None:
+                model.to(self.device)
+            model.eval()
+        _check_model(model, self.name)
+        return model, load_tokenizer(tokenizer)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_loaded"] = None
+        return state
+
+    def __repr__(self) -> str:
+        return f"RewardModel({self.name!r}, normalize={self.normalize!r})"
+
+
+def _load_classifier(path: str, device: str) -> tuple[Any, Any]:
+    """Load a classifier and its tokenizer; give the model a pad id if it has none."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from textgym.models import resolve_pretrained
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolve_pretrained(path))
+        model = AutoModelForSequenceClassification.from_pretrained(resolve_pretrained(path))
+    except OSError as exc:
+        raise ConfigError(
+            f"Could not load the reward model {path!r}: {exc}\nPass a folder saved with "
+            f"save_pretrained (e.g. by `textgym train-rm`) or a Hugging Face name (needs "
+            f"internet)."
+        ) from exc
+    if model.config.pad_token_id is None:  # our own copy: safe to set
+        pad = tokenizer.pad_token_id
+        model.config.pad_token_id = pad if pad is not None else tokenizer.eos_token_id
+    return model.to(device).eval(), tokenizer
+
+
+def _check_model(model: Any, name: str) -> None:
+    config = getattr(model, "config", None)
+    labels = getattr(config, "num_labels", None)
+    if labels != 1:
+        raise ConfigError(
+            f"Reward model {name!r} has num_labels={labels}; a reward model needs exactly one "
+            f"output logit. Train or load it with AutoModelForSequenceClassification(..., "
+            f"num_labels=1)."
+        )
+    if getattr(config, "pad_token_id", None) is None:
+        raise ConfigError(
+            f"Reward model {name!r} has no config.pad_token_id, so batches cannot be padded. "
+            f"Set model.config.pad_token_id = tokenizer.pad_token_id (or eos_token_id)."
+        )
+
+
+def _model_max_length(tokenizer: Any, model: Any) -> int:
+    limits = [
+        getattr(tokenizer, "model_max_length", None),
+        getattr(model.config, "max_position_embeddings", None),
+    ]
+    valid = [x for x in limits if isinstance(x, int) and 0 < x <= 1_000_000]
+    return min(valid) if valid else _FALLBACK_MAX_LENGTH
+
+
+def _right_pad(rows: list[list[int]], pad_id: int) -> tuple[Any, Any]:
+    import torch as th
+
+    width = max(len(r) for r in rows)
+    input_ids = th.full((len(rows), width), pad_id, dtype=th.long)
+    mask = th.zeros((len(rows), width), dtype=th.long)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = th.tensor(row, dtype=th.long)
+        mask[i, : len(row)] = 1
+    return input_ids, mask
+
+
+def _check_settings(
+    template: str | None,
+    batch_size: int,
+    normalize: tuple[float, float] | None,
+    max_length: int | None,
+) -> None:
+    if template is not None and not _formats_source(template):
+        raise ConfigError(
+            f"prompt_template={template!r} must be a string whose only field is '{{source}}', "
+            f"e.g. 'POST: {{source}}' (write literal braces as '{{{{' and '}}}}')."
+        )
+    for label, value in (("batch_size", batch_size), ("max_length", max_length)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{label}={value!r} must be a positive integer.")
+    if normalize is not None and not _is_mean_std(normalize):
+        raise ConfigError(
+            f"normalize={normalize!r} must be a (mean, std) pair of numbers with std > 0, or "
+            f"None for the raw logit."
+        )
+
+
+def _formats_source(template: Any) -> bool:
+    """Whether ``template`` is a format string whose fields are all ``{source}``."""
+    import string
+
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except (TypeError, ValueError):
+        return False
+    return fields == {"source"}
+
+
+def _is_mean_std(value: Any) -> bool:
+    try:
+        mean, std = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.isfinite(mean) and np.isfinite(std) and std > 0)
+
+
+def _stamp(path: str) -> float:
+    """The newest modification time of a local folder's files; 0.0 for a Hub name."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return 0.0
+    return max((f.stat().st_mtime for f in folder.iterdir() if f.is_file()), default=0.0)
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, (str, os.PathLike))
+
+
+def _absolute_if_local(spec: str) -> str:
+    return os.path.abspath(spec) if os.path.exists(spec) else spec
+
+
+def _default_device() -> str:
+    import torch as th
+
+    return "cuda" if th.cuda.is_available() else "cpu"
