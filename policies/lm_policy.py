@@ -18,6 +18,7 @@ from textgym.policies.lm_loading import prepare_model
 from textgym.policies.rollout_cache import RolloutCache, StepOutput
 from textgym.policies.sampling import SamplingConfig, process_logits
 from textgym.policies.sequences import group_by_prefix, left_align
+from textgym.spaces import vocab_fingerprint
 
 
 @dataclass
@@ -147,12 +148,20 @@ class LMPolicy(ActorCriticPolicy):
             )
         if tokenizer is None:
             return
-        size = len(load_tokenizer(tokenizer))
-        if size != self.n_actions:
+        tokenizer = load_tokenizer(tokenizer)
+        if len(tokenizer) != self.n_actions:
             raise ConfigError(
-                f"The policy's tokenizer has {size} tokens but the env's action space has "
+                f"The policy's tokenizer has {len(tokenizer)} tokens but the env's action space "
+                f"has "
                 f"{self.n_actions}: env and policy must share one tokenizer. Pass the same "
                 f"model name as the env's tokenizer=..., or policy_kwargs={{'tokenizer': ...}}."
+            )
+        expected = getattr(self.observation_space["input_ids"], "vocab_fingerprint", None)
+        if expected is not None and vocab_fingerprint(tokenizer) != expected:
+            raise ConfigError(
+                "The env's and the policy's tokenizers have the same size but different tokens: "
+                "token ids would mean different words. Build the env with the policy model's "
+                "tokenizer (tokenizer=...), or pass policy_kwargs={'tokenizer': ...}."
             )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:

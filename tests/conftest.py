@@ -12,12 +12,12 @@ WORDS = (
 ).split()
 
 
-def make_word_tokenizer():
-    """A whitespace word-level tokenizer: ids 0-2 are <pad>, <eos>, <unk>, then WORDS."""
+def make_word_tokenizer(words=WORDS):
+    """A whitespace word-level tokenizer: ids 0-2 are <pad>, <eos>, <unk>, then ``words``."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {tok: i for i, tok in enumerate(["<pad>", "<eos>", "<unk>", *WORDS])}
+    vocab = {tok: i for i, tok in enumerate(["<pad>", "<eos>", "<unk>", *words])}
     core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.Whitespace()
     return PreTrainedTokenizerFast(

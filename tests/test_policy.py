@@ -181,3 +181,18 @@ def test_ppo_learns_to_emit_a_word(tiny_lm_dir, word_dataset):
 
     model.learn(8 * 16 * 25, callback=Record())
     assert rewards[-1] > rewards[0] + 0.5, rewards
+
+
+def test_same_size_different_tokenizer_is_a_clear_error(tiny_lm_dir, word_dataset, tmp_path):
+    from conftest import WORDS, make_word_tokenizer
+    from transformers import AutoTokenizer
+
+    other = make_word_tokenizer(list(reversed(WORDS)))
+    assert len(other) == len(AutoTokenizer.from_pretrained(tiny_lm_dir))
+    other.save_pretrained(tmp_path)
+    with pytest.raises(ConfigError, match="same size but different tokens"):
+        make_ppo(
+            make_env(tiny_lm_dir, word_dataset),
+            tiny_lm_dir,
+            policy_kwargs={"tokenizer": str(tmp_path)},
+        )

@@ -16,6 +16,7 @@ from textgym.errors import ConfigError, EnvStateError
 from textgym.models import DEFAULT_MODEL, load_tokenizer
 from textgym.prompts import PromptBuilder, PromptTemplate, task_spec
 from textgym.rewards import make_reward, score
+from textgym.spaces import TokenIdBox, vocab_fingerprint
 
 ObsDict = dict[str, np.ndarray]
 
@@ -103,9 +104,9 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         self.eos_token_ids = frozenset(self._eos_ids(eos_token_ids))
         self.pad_token_id = self._pad_id()
         length = max_prompt_tokens + max_new_tokens
-        box = spaces.Box(0, self.vocab_size - 1, shape=(length,), dtype=np.int64)
+        ids = TokenIdBox(self.vocab_size, length, vocab_fingerprint(self.tokenizer))
         self.observation_space = spaces.Dict(
-            {"input_ids": box, "attention_mask": spaces.Box(0, 1, shape=(length,), dtype=np.int64)}
+            {"input_ids": ids, "attention_mask": spaces.Box(0, 1, shape=(length,), dtype=np.int64)}
         )
         self.action_space = spaces.Discrete(self.vocab_size)
         self._input_ids = np.full(length, self.pad_token_id, dtype=np.int64)

@@ -1,0 +1,27 @@
+"""Observation spaces that know which vocabulary their token ids index."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+
+def vocab_fingerprint(tokenizer: Any) -> str:
+    """A short hash of the tokenizer's tokens in id order: equal iff the vocabularies match."""
+    tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    return hashlib.sha1("\n".join(map(str, tokens)).encode("utf-8")).hexdigest()[:16]
+
+
+class TokenIdBox(spaces.Box):
+    """``Box(0, vocab_size - 1, (length,), int64)`` carrying ``vocab_fingerprint``.
+
+    The policy compares the fingerprint with its own tokenizer's, so an env and a policy
+    whose tokenizers differ fail at construction even when the vocabulary sizes are equal.
+    """
+
+    def __init__(self, vocab_size: int, length: int, fingerprint: str | None = None) -> None:
+        super().__init__(0, vocab_size - 1, shape=(length,), dtype=np.int64)
+        self.vocab_fingerprint = fingerprint
