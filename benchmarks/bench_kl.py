@@ -28,14 +28,20 @@ def main() -> None:
     tokens = args.envs * args.new * args.episodes
     collect_seconds(model)  # warm-up
     plain = collect_seconds(model)
-    add_kl_penalty(model, kl_coef=0.05)
+    wrapper = add_kl_penalty(model, kl_coef=0.05)
     collect_seconds(model)  # warm-up of the reference
     shaped = collect_seconds(model)
+    model.set_env(wrapper.venv)
+    add_kl_penalty(model, kl_coef=0.05, reference_dtype="bfloat16")
+    collect_seconds(model)
+    shaped_bf16 = collect_seconds(model)
     print(f"# KL wrapper benchmark ({machine()})")
     print(f"model {args.model}, batch {args.envs}, prompt {args.prompt}, new {args.new}")
     print("| rollout | tokens/s |\n|---|---:|")
     print(f"| without KL | {tokens / plain:.1f} |\n| with KL wrapper | {tokens / shaped:.1f} |")
+    print(f"| with KL wrapper, bfloat16 reference | {tokens / shaped_bf16:.1f} |")
     print(f"\nratio time with / without = {shaped / plain:.2f} (target <= 1.6)")
+    print(f"ratio time with (bfloat16 reference) / without = {shaped_bf16 / plain:.2f}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,13 @@ from textgym.models import load_causal_lm
 _DTYPES = {"float32": th.float32, "bfloat16": th.bfloat16, "float16": th.float16}
 
 
+def resolve_dtype(name: str) -> th.dtype:
+    """``"bfloat16"`` -> ``torch.bfloat16``; unknown names are a clear error."""
+    if name not in _DTYPES:
+        raise ConfigError(f"dtype={name!r} is not supported; use one of {sorted(_DTYPES)}.")
+    return _DTYPES[name]
+
+
 def prepare_model(
     spec: Any,
     dtype: str = "float32",
@@ -26,11 +33,10 @@ def prepare_model(
         gradient_checkpointing: Recompute activations in the backward pass.
         lora: ``peft.LoraConfig`` keyword arguments; only the adapters are then trained.
     """
-    if dtype not in _DTYPES:
-        raise ConfigError(f"dtype={dtype!r} is not supported; use one of {sorted(_DTYPES)}.")
-    model = load_causal_lm(spec, dtype=_DTYPES[dtype]) if isinstance(spec, str) else spec
-    if not isinstance(spec, str):
-        model = model.to(_DTYPES[dtype])
+    torch_dtype = resolve_dtype(dtype)
+    model = (
+        load_causal_lm(spec, dtype=torch_dtype) if isinstance(spec, str) else spec.to(torch_dtype)
+    )
     if gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False

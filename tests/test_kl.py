@@ -162,3 +162,17 @@ def test_train_with_kl_flags(tiny_lm_dir, tmp_path):
     assert main(args) == 0
     loaded = PPO.load(tmp_path / "ppo.zip", device="cpu")
     assert float(loaded.policy.kl_controller.target) == 2.0
+
+
+def test_penalty_is_added_once_and_bfloat16_reference(tiny_lm_dir, word_dataset):
+    from textgym import ConfigError
+
+    model = make_ppo(make_env(tiny_lm_dir, word_dataset), tiny_lm_dir)
+    wrapper = add_kl_penalty(model, kl_coef=0.1)
+    with pytest.raises(ConfigError, match="already has a KL penalty"):
+        add_kl_penalty(model, kl_coef=0.1)
+    model.set_env(wrapper.venv)
+    wrapper = add_kl_penalty(model, kl_coef=0.1, reference_dtype="bfloat16")
+    assert next(wrapper.reference.parameters()).dtype == th.bfloat16
+    kls = [i["kl"]["kl"] for infos, _ in collect(model).steps for i in infos]
+    assert 0 < np.abs(kls).max() < 0.1  # bf16 rounding only
