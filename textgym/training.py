@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,7 @@ def build_ppo(config: TrainConfig) -> PPO:
     from textgym.policies import EpisodeRolloutBuffer, LMPolicy
 
     env = make_vec_env(
-        config.env_id,
+        partial(gym.make, config.env_id),  # by id, SB3 would ask for render_mode="rgb_array"
         n_envs=config.n_envs,
         seed=config.seed,
         env_kwargs=config.make_env_kwargs("train"),
