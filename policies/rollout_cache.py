@@ -77,6 +77,11 @@ class RolloutCache:
     @th.no_grad()
     def step(self, seqs: th.Tensor, lengths: th.Tensor, version: object = None) -> StepOutput:
         """Outputs for the last token of each row of left-aligned ``seqs`` ``(B, W)``."""
+        self._advance(seqs, lengths, version)
+        return StepOutput(self.outputs.logits.clone(), self.outputs.hidden.clone())
+
+    def _advance(self, seqs: th.Tensor, lengths: th.Tensor, version: object) -> None:
+        """Bring the cache (and ``self.outputs``) to ``seqs``, reusing what it can."""
         if self.past is None or version != self.version or seqs.shape[0] != self.seqs.shape[0]:
             self.clear()
             self.version = version
@@ -93,7 +98,6 @@ class RolloutCache:
         self.seqs, self.lengths = seqs.clone(), lengths.clone()
         if self.slot_mask.shape[1] > self.compact_factor * int(lengths.max()) + 8:
             self._compact()
-        return self.outputs
 
     def _padded(self, width: int) -> th.Tensor:
         out = self.seqs.new_zeros(self.seqs.shape[0], max(width, self.seqs.shape[1]))
@@ -115,11 +119,10 @@ class RolloutCache:
         self.prefill_rows += seqs.shape[0]
         return out, past, mask
 
-    def _prefill_all(self, seqs: th.Tensor, lengths: th.Tensor) -> StepOutput:
+    def _prefill_all(self, seqs: th.Tensor, lengths: th.Tensor) -> None:
         self.outputs, self.past, self.slot_mask = self._prefill(seqs, lengths)
         _check_layers(self.past)
         self.seqs, self.lengths = seqs.clone(), lengths.clone()
-        return self.outputs
 
     def _prefill_rows(self, seqs: th.Tensor, lengths: th.Tensor, rows: th.Tensor) -> None:
         out, past, mask = self._prefill(seqs[rows], lengths[rows])
