@@ -12,6 +12,11 @@ from textgym.errors import TextGymError
 # name -> (module with add_arguments(parser) and run(args), help); imported only when used
 COMMANDS = {
     "train": ("textgym.commands.train", "train an LM with stock SB3 PPO, report before/after"),
+    "train-rm": ("textgym.commands.train_rm", "train a reward model on preference pairs"),
+    "validate-rewards": (
+        "textgym.commands.validate_rewards",
+        "correlate rewards with human judgments (Kendall, Spearman)",
+    ),
 }
 
 

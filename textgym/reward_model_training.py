@@ -1,0 +1,515 @@
+"""Train a reward model on preference pairs with the Bradley-Terry loss.
+
+A pair is ``(prompt, chosen, rejected)``: a human preferred ``chosen``. The model is
+``AutoModelForSequenceClassification(..., num_labels=1)`` on top of a pretrained LM; it reads
+``format_pair(prompt, response)`` (the layout :class:`textgym.rewards.RewardModel` scores)
+and is trained to minimise ``-log sigmoid(r(chosen) - r(rejected))``. The saved folder loads
+with ``make_reward("rm:FOLDER")``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from textgym.atomic import write_atomic
+from textgym.errors import ConfigError, DatasetError
+from textgym.models import DEFAULT_MODEL, load_tokenizer, resolve_pretrained
+from textgym.rewards.reward_model import RewardModel, format_pair
+
+PAIR_FIELDS = ("prompt", "chosen", "rejected")
+
+
+class PreferencePair(NamedTuple):
+    """One human comparison: ``chosen`` was preferred to ``rejected`` as a reply to ``prompt``."""
+
+    prompt: str
+    chosen: str
+    rejected: str
+
+
+@dataclass
+class RMConfig:
+    """Everything one reward-model training run depends on (see ``textgym train-rm --help``).
+
+    Attributes:
+        pairs: JSONL file, one object per line with string fields prompt, chosen, rejected.
+        base: Embedded model name, Hugging Face name or local folder to start from.
+        out: Folder the trained model, its tokenizer and ``metrics.json`` are written to.
+        epochs: Passes over the training pairs.
+        lr: Peak AdamW learning rate (linear warm-up over the first 10% of steps, then
+            linear decay to 0).
+        batch_size: Pairs per optimiser step (each pair is two sequences).
+        max_length: Token limit per sequence; longer texts lose tokens from the start of the
+            prompt, so the end of the prompt and the whole response are kept. Saved as the
+            tokenizer's ``model_max_length``, so ``RewardModel`` truncates the same way.
+        val_fraction: Share of the pairs held out for the accuracy report (split by prompt).
+        lora: Train LoRA adapters (and the score head) instead of all weights; merged on save.
+        lora_rank: LoRA rank ``r`` (``lora_alpha = 2 * r``).
+        train_layers: Train only the top N transformer layers, the final norm and the score
+            head (the rest is frozen); None trains every weight. Cheaper on a CPU.
+        bf16: Run forward and backward passes under bfloat16 autocast (weights stay float32).
+        weight_decay: AdamW weight decay.
+        seed: Seeds the split, the score-head initialisation and the batch order.
+        limit: Use only the first N pairs of the file (None: all).
+        device: Torch device; ``"auto"`` picks CUDA when available.
+    """
+
+    pairs: str | os.PathLike[str]
+    base: str = DEFAULT_MODEL
+    out: str | os.PathLike[str] = "runs/rm"
+    epochs: int = 1
+    lr: float = 2e-5
+    batch_size: int = 8
+    max_length: int = 512
+    val_fraction: float = 0.2
+    lora: bool = False
+    lora_rank: int = 16
+    train_layers: int | None = None
+    bf16: bool = False
+    weight_decay: float = 0.0
+    seed: int = 0
+    limit: int | None = None
+    device: str = "auto"
+
+
+@dataclass
+class RMResult:
+    """What a run produced: held-out pairwise accuracy before/after, time and files."""
+
+    n_train: int
+    n_heldout: int
+    accuracy_before: float
+    accuracy_after: float
+    accuracy_ci: tuple[float, float]
+    train_seconds: float
+    losses: list[float]
+    out: Path
+    config: RMConfig
+    files: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary (the content of ``metrics.json``)."""
+        data = asdict(self)
+        data.update(out=str(self.out), config=_config_dict(self.config))
+        k = max(1, len(self.losses) // 10)
+        data["loss_first_10pct"] = float(np.mean(self.losses[:k])) if self.losses else None
+        data["loss_last_10pct"] = float(np.mean(self.losses[-k:])) if self.losses else None
+        data["text_format"] = format_pair("{prompt}", "{response}")
+        return data
+
+
+def train_reward_model(config: RMConfig, progress_bar: bool = False) -> RMResult:
+    """Train a reward model as ``config`` says, save it, and report held-out accuracy.
+
+    Raises:
+        ConfigError: an invalid setting or a base model that cannot be loaded.
+        DatasetError: a missing, empty or malformed pairs file.
+    """
+    _check_config(config)
+    train_pairs, heldout = split_pairs(
+        load_pairs(config.pairs, config.limit), config.val_fraction, config.seed
+    )
+    tokenizer = load_tokenizer(config.base)
+    device = _device(config.device)
+    model = build_model(config, tokenizer).to(device)
+    pad_id = int(model.config.pad_token_id)
+    encode = _Encoder(tokenizer, config.max_length)
+    train_ids, heldout_ids = encode(train_pairs), encode(heldout)
+    evaluate = _Evaluator(heldout_ids, pad_id, 2 * config.batch_size, device, config.bf16)
+    before = evaluate(model)
+    start = time.perf_counter()
+    losses = _train(model, train_ids, pad_id, config, device, progress_bar)
+    seconds = time.perf_counter() - start
+    after = evaluate(model)
+    if config.lora:
+        model = model.merge_and_unload()
+    result = RMResult(
+        n_train=len(train_pairs),
+        n_heldout=len(heldout),
+        accuracy_before=before,
+        accuracy_after=after,
+        accuracy_ci=wilson_interval(after, len(heldout)),
+        train_seconds=seconds,
+        losses=losses,
+        out=Path(config.out),
+        config=config,
+    )
+    tokenizer.model_max_length = config.max_length  # our own copy: RewardModel's default limit
+    _save(model.to("cpu"), tokenizer, result)
+    return result
+
+
+def load_pairs(path: str | os.PathLike[str], limit: int | None = None) -> list[PreferencePair]:
+    """Read preference pairs from a JSONL file with string fields prompt, chosen, rejected.
+
+    Other fields (``id``, ``confidence``, ...) are ignored.
+
+    Raises:
+        DatasetError: the file is missing or empty, a line is not a JSON object, or a line
+            lacks one of the fields or has a non-string value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"Pairs file {str(path)!r} does not exist; pass a JSONL file path.")
+    pairs = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if line.strip():
+                pairs.append(_parse_pair(line, number, path))
+            if limit is not None and len(pairs) >= limit:
+                break
+    if not pairs:
+        raise DatasetError(
+            f"Pairs file {str(path)!r} has no pairs; write one JSON object per line with "
+            f"fields {', '.join(PAIR_FIELDS)}."
+        )
+    return pairs
+
+
+def _parse_pair(line: str, number: int, path: Path) -> PreferencePair:
+    where = f"{path}:{number}"
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(f"{where} is not valid JSON ({exc.msg}); fix or remove it.") from exc
+    if not isinstance(row, dict):
+        raise DatasetError(f"{where} is a {type(row).__name__}, not a JSON object.")
+    missing = [name for name in PAIR_FIELDS if name not in row]
+    if missing:
+        raise DatasetError(
+            f"{where} lacks the field(s) {', '.join(missing)} (it has {', '.join(row)}); every "
+            f"line needs {', '.join(PAIR_FIELDS)} (the preferred response is 'chosen')."
+        )
+    for name in PAIR_FIELDS:
+        if not isinstance(row[name], str):
+            raise DatasetError(
+                f"{where}: field {name!r} is a {type(row[name]).__name__}; it must be a string."
+            )
+    return PreferencePair(row["prompt"], row["chosen"], row["rejected"])
+
+
+def split_pairs(
+    pairs: Sequence[PreferencePair], val_fraction: float, seed: int
+) -> tuple[list[PreferencePair], list[PreferencePair]]:
+    """Split ``pairs`` into (train, held-out) by prompt, deterministically for a seed.
+
+    All pairs sharing a prompt land on the same side, so the held-out accuracy measures
+    prompts the model never saw. Prompts are shuffled with ``numpy.random.default_rng(seed)``
+    and given to the held-out side until it holds at least ``val_fraction`` of the pairs.
+    Both sides keep the file order.
+
+    Raises:
+        ConfigError: ``val_fraction`` not in (0, 1), or too few distinct prompts for both sides.
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise ConfigError(f"val_fraction={val_fraction!r} must be between 0 and 1, e.g. 0.2.")
+    prompts = list(dict.fromkeys(p.prompt for p in pairs))
+    order = np.random.default_rng(seed).permutation(len(prompts))
+    counts: dict[str, int] = {}
+    for p in pairs:
+        counts[p.prompt] = counts.get(p.prompt, 0) + 1
+    held: set[str] = set()
+    target = val_fraction * len(pairs)
+    for i in order:
+        if sum(counts[q] for q in held) >= target:
+            break
+        held.add(prompts[i])
+    train = [p for p in pairs if p.prompt not in held]
+    heldout = [p for p in pairs if p.prompt in held]
+    if not train or not heldout:
+        raise ConfigError(
+            f"{len(pairs)} pairs with {len(prompts)} distinct prompts cannot be split with "
+            f"val_fraction={val_fraction}; add pairs or change val_fraction."
+        )
+    return train, heldout
+
+
+def build_model(config: RMConfig, tokenizer: Any) -> Any:
+    """Load ``config.base`` as a one-logit classifier, set its pad id, and freeze as asked.
+
+    The score head is initialised from ``torch.manual_seed(config.seed)``. With
+    ``config.lora`` the result is a peft model (LoRA on every linear layer, the score head
+    fully trained); with ``config.train_layers`` only the top layers, the final norm and the
+    head train.
+
+    Raises:
+        ConfigError: the base model cannot be loaded, or the tokenizer has neither a pad nor
+            an end-of-sequence token.
+    """
+    import torch as th
+    from transformers import AutoModelForSequenceClassification
+
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if pad is None:
+        raise ConfigError(
+            f"The tokenizer of {config.base!r} has no pad or end-of-sequence token, so batches "
+            f"cannot be padded; use a base model whose tokenizer defines one."
+        )
+    th.manual_seed(config.seed)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            resolve_pretrained(config.base), num_labels=1
+        )
+    except OSError as exc:
+        raise ConfigError(
+            f"Could not load {config.base!r} as a sequence classifier: {exc}\nPass an embedded "
+            f"model ({DEFAULT_MODEL}) or a folder saved with save_pretrained."
+        ) from exc
+    model.config.pad_token_id = int(pad)
+    if config.lora:
+        return _with_lora(model, config)
+    if config.train_layers is not None:
+        _freeze_below(model, config.train_layers)
+    return model
+
+
+def _with_lora(model: Any, config: RMConfig) -> Any:
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as exc:
+        raise ConfigError(
+            "lora=True needs the peft package: `pip install textgym[lora]` (or peft)."
+        ) from exc
+    head = [name for name, _ in model.named_children() if name != model.base_model_prefix]
+    lora = LoraConfig(
+        r=config.lora_rank,
+        lora_alpha=2 * config.lora_rank,
+        lora_dropout=0.0,
+        target_modules="all-linear",
+        modules_to_save=head,
+        task_type="SEQ_CLS",
+    )
+    return get_peft_model(model, lora)
+
+
+def _freeze_below(model: Any, n_top: int) -> None:
+    """Freeze everything except the top ``n_top`` layers, non-layer base weights and the head.
+
+    Non-layer base weights are the final norm (the input embeddings stay frozen).
+    """
+    layers = _decoder_layers(model)
+    if not 1 <= n_top <= len(layers):
+        raise ConfigError(
+            f"train_layers={n_top} must be between 1 and the model's {len(layers)} layers "
+            f"(or None to train every weight)."
+        )
+    for param in model.parameters():
+        param.requires_grad = True
+    frozen = [model.get_input_embeddings(), *layers[: len(layers) - n_top]]
+    for module in frozen:
+        for param in module.parameters():
+            param.requires_grad = False
+
+
+def _decoder_layers(model: Any) -> Any:
+    import torch as th
+
+    n = getattr(model.config, "num_hidden_layers", None)
+    for module in model.modules():
+        if isinstance(module, th.nn.ModuleList) and len(module) == n:
+            return module
+    raise ConfigError(
+        f"Cannot find the {n} transformer layers of {type(model).__name__} to freeze; "
+        f"use train_layers=None (train every weight) or lora=True."
+    )
+
+
+class _Encoder:
+    """Token ids of ``format_pair(prompt, response)`` with :class:`RewardModel`'s truncation."""
+
+    def __init__(self, tokenizer: Any, max_length: int) -> None:
+        self.tokenizer, self.max_length = tokenizer, max_length
+
+    def __call__(self, pairs: Sequence[PreferencePair]) -> list[tuple[list[int], list[int]]]:
+        """``[(chosen_ids, rejected_ids), ...]``, one per pair."""
+        chosen = [format_pair(p.prompt, p.chosen) for p in pairs]
+        rejected = [format_pair(p.prompt, p.rejected) for p in pairs]
+        # RewardModel's own rule: keep leading special tokens, then the LAST tokens, so a
+        # text over max_length loses the start of the prompt and keeps the whole response.
+        encode = RewardModel._encode
+        rows = encode(self.tokenizer, chosen + rejected, self.max_length)
+        return list(zip(rows[: len(pairs)], rows[len(pairs) :], strict=True))
+
+
+def _pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
+    """Right-pad ``rows`` into ``(input_ids, attention_mask)``, each of shape ``(b, t)``."""
+    import torch as th
+
+    width = max(len(r) for r in rows)
+    input_ids = th.full((len(rows), width), pad_id, dtype=th.long)
+    mask = th.zeros((len(rows), width), dtype=th.long)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = th.tensor(row, dtype=th.long)
+        mask[i, : len(row)] = 1
+    return input_ids, mask
+
+
+def _rewards(
+    model: Any, rows: Sequence[Sequence[int]], pad_id: int, device: Any, bf16: bool
+) -> Any:
+    """The model's logit for each row, shape ``(len(rows),)``, float32."""
+    import torch as th
+
+    input_ids, mask = _pad(rows, pad_id)
+    with th.autocast(device_type=th.device(device).type, dtype=th.bfloat16, enabled=bf16):
+        logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
+    return logits[:, 0].float()
+
+
+class _Evaluator:
+    """Pairwise accuracy on fixed encoded pairs: P(r(chosen) > r(rejected)), ties count 1/2."""
+
+    def __init__(
+        self,
+        pairs: list[tuple[list[int], list[int]]],
+        pad_id: int,
+        batch: int,
+        device: Any,
+        bf16: bool,
+    ) -> None:
+        rows = [row for pair in pairs for row in pair]  # chosen_0, rejected_0, chosen_1, ...
+        self.order = sorted(range(len(rows)), key=lambda i: len(rows[i]))  # less padding
+        self.rows, self.pad_id, self.batch = rows, pad_id, batch
+        self.device, self.bf16 = device, bf16
+
+    def __call__(self, model: Any) -> float:
+        """Return the held-out pairwise accuracy of ``model``."""
+        import torch as th
+
+        scores = np.zeros(len(self.rows))
+        model.eval()
+        with th.no_grad():
+            for lo in range(0, len(self.order), self.batch):
+                chunk = self.order[lo : lo + self.batch]
+                batch = [self.rows[i] for i in chunk]
+                scores[chunk] = _rewards(model, batch, self.pad_id, self.device, self.bf16).cpu()
+        margin = scores[0::2] - scores[1::2]
+        return float(np.mean((margin > 0) + 0.5 * (margin == 0)))
+
+
+def _train(
+    model: Any,
+    pairs: list[tuple[list[int], list[int]]],
+    pad_id: int,
+    config: RMConfig,
+    device: Any,
+    progress_bar: bool,
+) -> list[float]:
+    """Minimise the Bradley-Terry loss with AdamW; return the loss of every step."""
+    import torch as th
+    import torch.nn.functional as F
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = th.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    steps = config.epochs * math.ceil(len(pairs) / config.batch_size)
+    scheduler = th.optim.lr_scheduler.LambdaLR(optimizer, _warmup_then_decay(steps))
+    losses: list[float] = []
+    model.train()
+    for batch in _progress(_batches(pairs, config), steps, progress_bar):
+        rows = [c for c, _ in batch] + [r for _, r in batch]
+        rewards = _rewards(model, rows, pad_id, device, config.bf16)  # (2b,)
+        chosen, rejected = rewards[: len(batch)], rewards[len(batch) :]
+        loss = -F.logsigmoid(chosen - rejected).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        th.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+    return losses
+
+
+def _batches(
+    pairs: list[tuple[list[int], list[int]]], config: RMConfig
+) -> Iterator[list[tuple[list[int], list[int]]]]:
+    rng = np.random.default_rng(config.seed)
+    for _ in range(config.epochs):
+        order = rng.permutation(len(pairs))
+        for lo in range(0, len(order), config.batch_size):
+            yield [pairs[i] for i in order[lo : lo + config.batch_size]]
+
+
+def _warmup_then_decay(steps: int) -> Callable[[int], float]:
+    warmup = max(1, steps // 10)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (steps - step) / max(1, steps - warmup))
+
+    return factor
+
+
+def _progress(batches: Iterator[Any], total: int, enabled: bool) -> Iterator[Any]:
+    if not enabled:
+        return batches
+    from tqdm.auto import tqdm
+
+    return iter(tqdm(batches, total=total, desc="train-rm", unit="step"))
+
+
+def wilson_interval(proportion: float, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion observed on ``n`` trials."""
+    if n <= 0:
+        return (0.0, 1.0)
+    denom = 1 + z * z / n
+    centre = (proportion + z * z / (2 * n)) / denom
+    half = z * math.sqrt(proportion * (1 - proportion) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _save(model: Any, tokenizer: Any, result: RMResult) -> None:
+    """Write model, tokenizer and ``metrics.json`` into ``result.out`` atomically."""
+    files = {"model": str(result.out), "metrics": str(result.out / "metrics.json")}
+    result.files.update(files)
+
+    def write(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        text = json.dumps(result.to_dict(), indent=2)
+        (tmp / "metrics.json").write_text(text + "\n", encoding="utf-8")
+
+    write_atomic(result.out, write)
+
+
+def _check_config(config: RMConfig) -> None:
+    positive = {
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "max_length": config.max_length,
+        "lora_rank": config.lora_rank,
+    }
+    for name, value in positive.items():
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name}={value!r} must be a positive integer.")
+    if not (isinstance(config.lr, (int, float)) and config.lr > 0):
+        raise ConfigError(f"lr={config.lr!r} must be a positive number, e.g. 2e-5.")
+    if config.limit is not None and (not isinstance(config.limit, int) or config.limit < 2):
+        raise ConfigError(f"limit={config.limit!r} must be an integer >= 2, or None for all.")
+    if config.lora and config.train_layers is not None:
+        raise ConfigError(
+            "lora=True and train_layers are alternatives; set one of them (train_layers=None "
+            "with LoRA)."
+        )
+
+
+def _device(spec: str) -> Any:
+    import torch as th
+
+    if spec == "auto":
+        return th.device("cuda" if th.cuda.is_available() else "cpu")
+    return th.device(spec)
+
+
+def _config_dict(config: RMConfig) -> dict[str, Any]:
+    data = asdict(config)
+    return {k: str(v) if isinstance(v, os.PathLike) else v for k, v in data.items()}
