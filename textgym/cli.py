@@ -17,6 +17,7 @@ COMMANDS = {
         "textgym.commands.validate_rewards",
         "correlate rewards with human judgments (Kendall, Spearman)",
     ),
+    "compare": ("textgym.commands.compare", "compare rewards: train a grid, write a report"),
 }
 
 

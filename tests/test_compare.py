@@ -1,0 +1,320 @@
+"""The reward-comparison grid (`textgym compare`): files, report, manifest, resume, Ray, units."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch as th
+
+from textgym.cli import main
+from textgym.errors import ConfigError, UnknownNameError
+from textgym.evaluation import EVAL_METRICS
+from textgym.experiments import CompareConfig, compare, job
+from textgym.experiments.diversity import distinct_n
+from textgym.experiments.kl_to_initial import kl_to_initial
+from textgym.experiments.report import BEHAVIOUR, hacking_flags
+from textgym.experiments.stats import Interval, t_interval
+from textgym.models import load_causal_lm
+from textgym.training import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+REWARDS, SEEDS = ("rouge1", "bleu"), (0, 1)
+NAMES = ["rouge1__seed0", "rouge1__seed1", "bleu__seed0", "bleu__seed1"]
+RUN_JOB = job.run_job  # the real per-run function, before any test replaces it
+
+
+def tiny_base(model: str) -> TrainConfig:
+    return TrainConfig(
+        model=model,
+        timesteps=16,
+        n_envs=2,
+        n_steps=4,
+        batch_size=8,
+        n_epochs=1,
+        max_prompt_tokens=64,
+        max_new_tokens=3,
+        eval_examples=3,
+        device="cpu",
+    )
+
+
+def tiny_config(model: str, out: Path, **kwargs) -> CompareConfig:
+    return CompareConfig(
+        rewards=REWARDS, seeds=SEEDS, base=tiny_base(model), out=str(out), **kwargs
+    )
+
+
+class CountingJob:
+    """Stands in for job.run_job: records the runs it is asked for; can die on call `kill_at`."""
+
+    def __init__(self, kill_at: int | None = None) -> None:
+        self.calls: list[str] = []
+        self.kill_at = kill_at
+
+    def __call__(self, config, spec, threads=None):
+        self.calls.append(spec.name)
+        if len(self.calls) == self.kill_at:
+            spec.path.mkdir(parents=True)
+            (spec.path / "manifest.json").write_text("{}")  # what a killed run leaves behind
+            raise KeyboardInterrupt("killed mid-grid")
+        return RUN_JOB(config, spec, threads)
+
+
+@pytest.fixture(scope="module")
+def grid(tiny_lm_dir, tmp_path_factory):
+    """Run the grid killed at its third run, then resume it; keep what each step saw."""
+    out = tmp_path_factory.mktemp("compare")
+    config = tiny_config(tiny_lm_dir, out)
+    mp = pytest.MonkeyPatch()
+    mp.chdir(out)  # not a git checkout: the manifest's git_revision is None
+    try:
+        first = CountingJob(kill_at=3)
+        mp.setattr(job, "run_job", first)
+        with pytest.raises(KeyboardInterrupt):
+            compare(config)
+        finished = {n: (out / "runs" / n / "run.json") for n in NAMES[:2]}
+        before = {n: (p.stat().st_mtime_ns, p.read_bytes()) for n, p in finished.items()}
+        leftovers = sorted(p.name for p in (out / "runs" / NAMES[2]).iterdir())
+        second = CountingJob()
+        mp.setattr(job, "run_job", second)
+        result = compare(config)
+        after = {n: (p.stat().st_mtime_ns, p.read_bytes()) for n, p in finished.items()}
+        third = CountingJob()
+        mp.setattr(job, "run_job", third)
+        again = compare(config)
+    finally:
+        mp.undo()
+    return SimpleNamespace(
+        out=out,
+        first=first,
+        second=second,
+        third=third,
+        before=before,
+        after=after,
+        leftovers=leftovers,
+        result=result,
+        again=again,
+    )
+
+
+def test_killed_grid_resumes_without_losing_or_repeating_a_run(grid):
+    assert grid.first.calls == NAMES[:3]
+    assert grid.leftovers == ["manifest.json"]
+    assert grid.second.calls == NAMES[2:]  # only the missing runs were trained
+    assert grid.before == grid.after  # finished results untouched
+    assert grid.result.trained == NAMES[2:] and grid.result.skipped == NAMES[:2]
+    assert grid.result.pending == []
+    assert grid.third.calls == [] and grid.again.trained == []
+    assert sorted(r["run"] for r in grid.again.records) == sorted(NAMES)
+
+
+def test_grid_writes_every_file(grid):
+    out = grid.out
+    for name in NAMES:
+        run = out / "runs" / name
+        for file in ("run.json", "manifest.json", "metrics.json", "reward_curve.png"):
+            assert (run / file).is_file(), (name, file)
+        record = json.loads((run / "run.json").read_text())
+        assert record["kl_generations_match"] and record["episode_rewards"]
+        assert record["config"]["timesteps"] == 16
+    for png in ("gain_matrix.png", "training_curves.png", "reward_vs_kl.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    metrics = {*EVAL_METRICS, *BEHAVIOUR}
+    assert len(rows) == len(NAMES) * len(metrics)
+    assert {(r["run"], r["metric"]) for r in rows} == {(n, m) for n in NAMES for m in metrics}
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["runs"]) == 4 and len(results["summary"]) == 2 * len(metrics)
+    assert all(s["n"] == 2 and s["ci95_low"] <= s["mean_gain"] for s in results["summary"])
+
+
+def test_only_the_reward_and_seed_differ_between_runs(grid):
+    configs = [
+        json.loads((grid.out / "runs" / n / "run.json").read_text())["config"] for n in NAMES
+    ]
+    varied = {"reward", "seed", "out"}
+    shared = [{k: v for k, v in c.items() if k not in varied} for c in configs]
+    assert all(s == shared[0] for s in shared)
+    assert {(c["reward"], c["seed"]) for c in configs} == {(r, s) for r in REWARDS for s in SEEDS}
+
+
+def test_report_has_every_cell_with_a_ci(grid):
+    text = (grid.out / "report.md").read_text()
+    lines = text.splitlines()
+    for reward in REWARDS:
+        rows = [line for line in lines if line.startswith(f"| {reward} |")]
+        assert len(rows) == 2  # held-out metrics table and behaviour table
+        cells = [c for row in rows for c in row.strip("|").split("|")[1:]]
+        assert len(cells) == len(EVAL_METRICS) + len(BEHAVIOUR)
+        assert all("±" in c for c in cells)
+    for metric in (*EVAL_METRICS, *BEHAVIOUR):
+        assert metric in text
+    assert "Reward hacking" in text and "![gain_matrix](gain_matrix.png)" in text
+
+
+def test_manifest_records_what_a_rerun_needs(grid):
+    manifest = json.loads((grid.out / "runs" / NAMES[1] / "manifest.json").read_text())
+    assert manifest["config"]["seed"] == 1 and manifest["config"]["reward"] == "rouge1"
+    assert manifest["seeds"] == {"ppo": 1, "envs": [1, 2]}
+    versions = manifest["versions"]
+    assert set(versions) == {"textgym", "torch", "transformers", "stable-baselines3", "gymnasium"}
+    assert all(versions.values())
+    assert len(manifest["dataset_sha256"]) == 64 and manifest["git_revision"] is None
+    other = json.loads((grid.out / "runs" / NAMES[2] / "manifest.json").read_text())
+    assert other["dataset_sha256"] == manifest["dataset_sha256"]
+
+
+def test_report_only_and_changed_settings(grid, tiny_lm_dir, capsys):
+    assert main(["compare", "--report-only", "--out", str(grid.out)]) == 0
+    assert "report.md" in capsys.readouterr().out
+    changed = tiny_config(tiny_lm_dir, grid.out)
+    changed.base.timesteps = 32
+    with pytest.raises(ConfigError, match="timesteps: 16 -> 32"):
+        compare(changed)
+
+
+def test_a_failing_run_still_leaves_the_report_of_finished_runs(grid, tiny_lm_dir, monkeypatch):
+    def crash(config, spec, threads=None):
+        raise RuntimeError(f"{spec.name} crashed")
+
+    monkeypatch.setattr(job, "run_job", crash)
+    (grid.out / "report.md").unlink()
+    extended = tiny_config(tiny_lm_dir, grid.out)
+    extended.rewards = (*REWARDS, "chrf")  # the grid grows by a reward
+    with pytest.raises(RuntimeError, match="chrf__seed0 crashed"):
+        compare(extended)
+    assert "| rouge1 |" in (grid.out / "report.md").read_text()
+    assert not (grid.out / "runs" / "chrf__seed0").exists()
+
+
+def test_max_runs_stops_early_and_unknown_reward_fails_first(tiny_lm_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    calls = CountingJob()
+    monkeypatch.setattr(job, "run_job", calls)
+    config = tiny_config(tiny_lm_dir, tmp_path, max_runs=1)
+    config.rewards = ("rouge1",)
+    config.seeds = (0, 1)
+    result = compare(config)
+    assert calls.calls == ["rouge1__seed0"] and result.pending == ["rouge1__seed1"]
+    bad = tiny_config(tiny_lm_dir, tmp_path / "bad")
+    bad.rewards = ("rougel",)
+    with pytest.raises(UnknownNameError, match="Did you mean 'rougeL'"):
+        compare(bad)
+    assert calls.calls == ["rouge1__seed0"]
+
+
+def test_ray_backend_without_ray_names_the_extra(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
+    code = main(["compare", "--backend", "ray", "--rewards", "rouge1", "--out", str(tmp_path)])
+    assert code == 2 and "pip install textgym[ray]" in capsys.readouterr().err
+
+
+def test_ray_backend(tiny_lm_dir, tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install textgym[ray]")
+    monkeypatch.chdir(tmp_path)
+    # Ray >= 2.5x dropped local_mode: then a one-CPU local cluster (worker processes) it is
+    options = {"num_cpus": 1, "include_dashboard": False, "log_to_driver": False}
+    try:
+        ray.init(local_mode=True, **options)
+    except RuntimeError:  # "`local_mode` is no longer supported"
+        ray.init(**options)
+    try:
+        config = tiny_config(tiny_lm_dir, tmp_path, backend="ray")
+        config.rewards, config.seeds = ("chrf",), (0,)
+        result = compare(config)
+    finally:
+        ray.shutdown()
+    assert result.trained == ["chrf__seed0"]
+    assert (tmp_path / "runs" / "chrf__seed0" / "run.json").is_file()
+    assert "| chrf |" in (tmp_path / "report.md").read_text()
+
+
+def test_example_script_runs(tiny_lm_dir, tmp_path):
+    args = ["--model", tiny_lm_dir, "--rewards", "rouge1", "--seeds", "1", "--tiny"]
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "compare_rewards.py"),
+            *args,
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "report:" in done.stdout and (tmp_path / "report.md").is_file()
+
+
+# ------------------------------------------------------------------------------- units
+class Bigram(th.nn.Module):
+    """A causal LM whose next-token logits depend on the last token only."""
+
+    def __init__(self, table: list[list[float]]) -> None:
+        super().__init__()
+        self.table = th.nn.Parameter(th.tensor(table))
+
+    def forward(self, input_ids: th.Tensor) -> SimpleNamespace:
+        return SimpleNamespace(logits=self.table[input_ids])
+
+
+def test_kl_to_initial_is_zero_for_identical_models(tiny_lm_dir):
+    a, b = load_causal_lm(tiny_lm_dir), load_causal_lm(tiny_lm_dir)
+    kl = kl_to_initial(a, b, [([3, 4, 5], [6, 7, 1]), ([8], [9])])
+    assert kl.n_tokens == 4 and kl.log_ratio == pytest.approx(0) and kl.exact == pytest.approx(0)
+
+
+def test_kl_to_initial_by_hand():
+    ln3 = math.log(3)
+    # trained: p(.|0) = (.5, .5), p(.|1) = (.25, .75); initial: the two rows swapped
+    trained = Bigram([[0.0, 0.0], [0.0, ln3]])
+    initial = Bigram([[0.0, ln3], [0.0, 0.0]])
+    kl = kl_to_initial(trained, initial, [([0], [1, 0])])
+    # token 1 after 0: log .5 - log .75; token 0 after 1: log .25 - log .5
+    assert kl.log_ratio == pytest.approx((math.log(0.5 / 0.75) + math.log(0.25 / 0.5)) / 2)
+    kl_0 = 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)
+    kl_1 = 0.25 * math.log(0.25 / 0.5) + 0.75 * math.log(0.75 / 0.5)
+    assert kl.exact == pytest.approx((kl_0 + kl_1) / 2)
+    assert kl.n_tokens == 2
+
+
+def test_distinct_n_by_hand():
+    texts = ["a b a", "a b", ""]
+    assert distinct_n(texts, 1) == pytest.approx(2 / 5)  # a b a a b
+    assert distinct_n(texts, 2) == pytest.approx(2 / 3)  # ab ba ab
+    assert distinct_n(["a"], 2) == 0.0
+    with pytest.raises(ValueError, match="n >= 1"):
+        distinct_n(texts, 0)
+
+
+def test_t_interval_by_hand():
+    iv = t_interval([1.0, 2.0, 3.0])
+    # mean 2, s = 1, t_{0.975, 2} = 4.302653
+    assert iv.mean == 2 and iv.half_width == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)
+    assert iv.excludes_zero() is False
+    two = t_interval([0.1, 0.3])  # s = 0.1414214, t_{0.975, 1} = 12.706205
+    assert two.half_width == pytest.approx(12.706205 * 0.1414214 / math.sqrt(2), rel=1e-6)
+    one = t_interval([5.0])
+    assert one.mean == 5 and math.isnan(one.half_width) and not one.excludes_zero()
+
+
+def test_hacking_flag_needs_own_gain_and_most_others_falling():
+    def summary(own: float, others: dict[str, float]) -> dict:
+        cells = {("bleu", m): Interval(others.get(m, 0.01), 0.0, 2) for m in EVAL_METRICS}
+        cells["bleu", "own_reward"] = cells["bleu", "bleu"] = Interval(own, 0.0, 2)
+        return cells
+
+    falls = {m: -0.01 for m in ("rouge1", "rouge2", "rougeL")}
+    [line] = hacking_flags(summary(0.05, falls), ["bleu"])
+    assert "likely reward hacking" in line and "3 of 5" in line
+    assert hacking_flags(summary(-0.05, falls), ["bleu"]) == []  # own reward fell too
+    assert hacking_flags(summary(0.05, {"rouge1": -0.01}), ["bleu"]) == []  # one of five fell
