@@ -69,6 +69,10 @@ def main() -> None:
     args = parser.parse_args()
     th.manual_seed(0)
     model = build(args, rollout_buffer_class=EpisodeRolloutBuffer)
+    with PeakRSS() as rss:  # first, before other work grows the process
+        if th.cuda.is_available():
+            th.cuda.reset_peak_memory_stats()
+        model.learn(model.n_steps * model.n_envs)
     collect_seconds(model)
     model.policy.set_training_mode(True)
     grouped_tokens, grouped_s, grouped = epoch(model, args.batch_size)
@@ -76,11 +80,6 @@ def main() -> None:
     single_tokens, single_s, single = epoch(model, args.batch_size)
     diff = max((a[1] - b[1]).abs().max().item() for a, b in zip(grouped, single, strict=True))
     stored = max((g[1] - g[0]).abs().max().item() for g in grouped)
-    model.policy.group_prefixes = True
-    with PeakRSS() as rss:
-        if th.cuda.is_available():
-            th.cuda.reset_peak_memory_stats()
-        model.learn(model.n_steps * model.n_envs)
     gpu = ""
     if th.cuda.is_available():
         gpu = f", GPU peak {th.cuda.max_memory_allocated() / 2**20:.0f} MiB"

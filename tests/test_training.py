@@ -89,3 +89,30 @@ def test_atomic_write_replaces_a_folder(tmp_path):
     (tmp_path / "model" / "stale.bin").write_text("x")
     write_atomic(tmp_path / "model", lambda tmp: (tmp.mkdir(), (tmp / "new.bin").write_text("y")))
     assert [p.name for p in (tmp_path / "model").iterdir()] == ["new.bin"]
+
+
+def test_reward_model_example_runs(tiny_lm_dir, word_tokenizer, tmp_path):
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    config = LlamaConfig(
+        vocab_size=len(word_tokenizer),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        num_labels=1,
+        pad_token_id=0,
+    )
+    LlamaForSequenceClassification(config).save_pretrained(tmp_path / "rm")
+    word_tokenizer.save_pretrained(tmp_path / "rm")
+    args = ["--rm", str(tmp_path / "rm"), "--model", tiny_lm_dir, "--timesteps", "32"]
+    args += ["--n-envs", "2", "--max-new-tokens", "4"]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "train_with_reward_model.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "reward-model score" in result.stdout
