@@ -16,7 +16,9 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)  ## train SmolLM2-135M-Instruct on TextSummarize-v0 (about ten minutes on 2 CPU cores)
-	$(VENV)/bin/textgym train --env TextSummarize-v0 --reward rougeL --out runs/demo
+	$(VENV)/bin/textgym train --env TextSummarize-v0 --reward rougeL --timesteps 4096 --n-envs 8 \
+		--n-steps 64 --batch-size 512 --n-epochs 4 --learning-rate 5e-6 --kl-coef 0.05 \
+		--max-new-tokens 32 --max-prompt-tokens 192 --eval-examples 20 --out runs/demo
 
 test: $(STAMP)  ## lint and the whole test suite
 	$(VENV)/bin/ruff check textgym policies tests benchmarks examples

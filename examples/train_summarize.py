@@ -35,6 +35,7 @@ model = PPO(
     n_steps=2 * args.max_new_tokens,
     batch_size=4 * args.max_new_tokens,
     n_epochs=2,
+    gamma=1.0,  # the reward comes at the end: no discount toward early EOS
     learning_rate=2e-5,
     rollout_buffer_class=EpisodeRolloutBuffer,
     policy_kwargs={"model": args.model},

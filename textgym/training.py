@@ -33,6 +33,7 @@ class TrainConfig:
     batch_size: int = 128
     n_epochs: int = 2
     learning_rate: float = 2e-5
+    gamma: float = 1.0
     max_prompt_tokens: int | None = None
     max_new_tokens: int | None = None
     dataset: str | None = None
@@ -109,6 +110,7 @@ def build_ppo(config: TrainConfig) -> PPO:
         "batch_size": config.batch_size,
         "n_epochs": config.n_epochs,
         "learning_rate": config.learning_rate,
+        "gamma": config.gamma,
         "seed": config.seed,
         "device": config.device,
         "tensorboard_log": str(Path(config.out) / "tensorboard"),

@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--n-epochs", type=int, default=d.n_epochs)
     p.add_argument("--learning-rate", type=float, default=d.learning_rate)
+    p.add_argument(
+        "--gamma", type=float, default=d.gamma, help="discount (1.0: no bias toward short texts)"
+    )
     p.add_argument("--max-prompt-tokens", type=int, default=None)
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument(
