@@ -23,7 +23,7 @@ import numpy as np
 from textgym.atomic import write_atomic
 from textgym.errors import ConfigError, DatasetError
 from textgym.models import DEFAULT_MODEL, load_tokenizer, resolve_pretrained
-from textgym.rewards.reward_model import RewardModel, format_pair
+from textgym.rewards.reward_model import RewardModel, format_pair, right_pad
 
 PAIR_FIELDS = ("prompt", "chosen", "rejected")
 
@@ -340,26 +340,13 @@ class _Encoder:
         return list(zip(rows[: len(pairs)], rows[len(pairs) :], strict=True))
 
 
-def _pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
-    """Right-pad ``rows`` into ``(input_ids, attention_mask)``, each of shape ``(b, t)``."""
-    import torch as th
-
-    width = max(len(r) for r in rows)
-    input_ids = th.full((len(rows), width), pad_id, dtype=th.long)
-    mask = th.zeros((len(rows), width), dtype=th.long)
-    for i, row in enumerate(rows):
-        input_ids[i, : len(row)] = th.tensor(row, dtype=th.long)
-        mask[i, : len(row)] = 1
-    return input_ids, mask
-
-
 def _rewards(
     model: Any, rows: Sequence[Sequence[int]], pad_id: int, device: Any, bf16: bool
 ) -> Any:
     """The model's logit for each row, shape ``(len(rows),)``, float32."""
     import torch as th
 
-    input_ids, mask = _pad(rows, pad_id)
+    input_ids, mask = right_pad(rows, pad_id)
     with th.autocast(device_type=th.device(device).type, dtype=th.bfloat16, enabled=bf16):
         logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
     return logits[:, 0].float()

@@ -132,7 +132,7 @@ class RewardModel(Reward):
         out = np.zeros(len(ids), dtype=np.float64)
         for lo in range(0, len(order), self.batch_size):
             chunk = order[lo : lo + self.batch_size]
-            input_ids, mask = _right_pad([ids[i] for i in chunk], pad_id)  # (b, t) each
+            input_ids, mask = right_pad([ids[i] for i in chunk], pad_id)  # (b, t) each
             with th.no_grad():
                 logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device))
             out[chunk] = logits.logits[:, 0].float().cpu().numpy()
@@ -227,7 +227,8 @@ def _model_max_length(tokenizer: Any, model: Any) -> int:
     return min(valid) if valid else _FALLBACK_MAX_LENGTH
 
 
-def _right_pad(rows: list[list[int]], pad_id: int) -> tuple[Any, Any]:
+def right_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
+    """Right-pad ``rows`` into ``(input_ids, attention_mask)``, each of shape ``(b, t)``."""
     import torch as th
 
     width = max(len(r) for r in rows)
