@@ -24,18 +24,19 @@ class EvalResult:
 
 
 @th.no_grad()
-def generate_texts(
+def generate_sequences(
     lm: th.nn.Module,
     env: TextGenEnv,
     indices: Sequence[int],
     batch_size: int = 16,
     greedy: bool = True,
-) -> tuple[list[str], list[int]]:
+) -> list[tuple[list[int], list[int]]]:
     """Generate for the env's examples at ``indices`` with the env's prompts and limits.
 
-    Returns the decoded texts and the number of new tokens of each (EOS included).
+    Returns ``(prompt_ids, generated_ids)`` pairs; each generation is cut after its first EOS
+    (kept).
     """
-    texts, lengths = [], []
+    sequences = []
     device = next(lm.parameters()).device
     for start in range(0, len(indices), batch_size):
         prompts = [
@@ -52,11 +53,23 @@ def generate_texts(
             eos_token_id=sorted(env.eos_token_ids),
             pad_token_id=env.pad_token_id,
         )
-        for row in out[:, width:].tolist():
+        for prompt, row in zip(prompts, out[:, width:].tolist(), strict=True):
             cut = next((i + 1 for i, t in enumerate(row) if t in env.eos_token_ids), len(row))
-            texts.append(env.tokenizer.decode(row[:cut], skip_special_tokens=True))
-            lengths.append(cut)
-    return texts, lengths
+            sequences.append((prompt, row[:cut]))
+    return sequences
+
+
+def generate_texts(
+    lm: th.nn.Module,
+    env: TextGenEnv,
+    indices: Sequence[int],
+    batch_size: int = 16,
+    greedy: bool = True,
+) -> tuple[list[str], list[int]]:
+    """Decoded generations (see :func:`generate_sequences`) and their token counts."""
+    sequences = generate_sequences(lm, env, indices, batch_size, greedy)
+    texts = [env.tokenizer.decode(new, skip_special_tokens=True) for _, new in sequences]
+    return texts, [len(new) for _, new in sequences]
 
 
 def evaluate_lm(

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch as th
 
 from textgym.env import TextGenEnv
+from textgym.evaluation import generate_sequences
 
 # (prompt token ids, generated token ids)
 Sequences = Sequence[tuple[Sequence[int], Sequence[int]]]
@@ -85,36 +86,12 @@ def kl_to_initial(
     return KLToInitial(log_ratio / n_tokens, exact / n_tokens, n_tokens)
 
 
-@th.no_grad()
 def greedy_sequences(
     lm: th.nn.Module, env: TextGenEnv, n_examples: int | None = None, batch_size: int = 16
 ) -> list[tuple[list[int], list[int]]]:
     """Greedy generations for the env's first ``n_examples`` examples, as token ids.
 
-    Uses the env's prompts, ``max_new_tokens`` and EOS set exactly as
-    :func:`textgym.evaluation.generate_texts` does, so decoding the generated ids gives that
-    function's texts; each generation is cut after its first EOS (kept).
+    Exactly what :func:`textgym.evaluation.evaluate_lm` scores, before decoding.
     """
     indices = list(range(min(n_examples or len(env.examples), len(env.examples))))
-    device = next(lm.parameters()).device
-    out: list[tuple[list[int], list[int]]] = []
-    for start in range(0, len(indices), batch_size):
-        prompts = [
-            env.prompts.build(env.examples[i])[0] for i in indices[start : start + batch_size]
-        ]
-        width = max(map(len, prompts))
-        pad = env.pad_token_id
-        ids = th.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)
-        mask = th.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
-        generated = lm.generate(
-            input_ids=ids,
-            attention_mask=mask,
-            max_new_tokens=env.max_new_tokens,
-            do_sample=False,
-            eos_token_id=sorted(env.eos_token_ids),
-            pad_token_id=pad,
-        )
-        for prompt, row in zip(prompts, generated[:, width:].tolist(), strict=True):
-            cut = next((i + 1 for i, t in enumerate(row) if t in env.eos_token_ids), len(row))
-            out.append((list(prompt), row[:cut]))
-    return out
+    return generate_sequences(lm, env, indices, batch_size, greedy=True)
