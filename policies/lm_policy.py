@@ -39,6 +39,7 @@ class _Options:
     tokenizer: Any
     sampling: SamplingConfig
     kv_cache: bool
+    value_model: str
     group_prefixes: bool
     dropout: bool
     load_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -65,6 +66,9 @@ class LMPolicy(ActorCriticPolicy):
         top_k: Sample from the ``top_k`` most likely tokens (0: all).
         top_p: Nucleus sampling threshold (1.0: off).
         kv_cache: Use the rollout KV cache (results are equal; only speed differs).
+        value_model: ``"shared"``: the value head sits on the policy LM's last hidden state;
+            ``"separate"``: on a second copy of the LM, trained only by the value loss' path
+            (no interference with the policy's features; twice the compute and memory).
         group_prefixes: In updates, run one forward per prefix group instead of one per
             transition (results are equal; only speed differs).
         dropout: Keep the LM's dropout active during updates (off by default).
@@ -87,6 +91,7 @@ class LMPolicy(ActorCriticPolicy):
         top_k: int = 0,
         top_p: float = 1.0,
         kv_cache: bool = True,
+        value_model: str = "shared",
         group_prefixes: bool = True,
         dropout: bool = False,
         dtype: str = "float32",
@@ -102,6 +107,7 @@ class LMPolicy(ActorCriticPolicy):
             tokenizer=tokenizer,
             sampling=SamplingConfig(temperature, top_k, top_p),
             kv_cache=kv_cache,
+            value_model=value_model,
             group_prefixes=group_prefixes,
             dropout=dropout,
             load_kwargs={
@@ -126,6 +132,7 @@ class LMPolicy(ActorCriticPolicy):
         th.nn.init.zeros_(self.value_net.bias)
         self.action_dist = CategoricalDistribution(self.n_actions)
         self.rollout_cache = RolloutCache(self.lm) if opts.kv_cache else None
+        self.value_lm, self.value_cache = self._build_value_model(opts)
         self.forward_tokens = 0  # tokens run through the LM outside the rollout cache
         self.kl_controller = KLController()
         self.last_step: LastStep | None = None
@@ -174,18 +181,31 @@ class LMPolicy(ActorCriticPolicy):
             top_k=opts.sampling.top_k,
             top_p=opts.sampling.top_p,
             kv_cache=opts.kv_cache,
+            value_model=opts.value_model,
             group_prefixes=self.group_prefixes,
             dropout=opts.dropout,
             **opts.load_kwargs,
         )
         return data
 
+    def _build_value_model(self, opts: _Options) -> tuple[Any, RolloutCache | None]:
+        if opts.value_model == "shared":
+            return None, None
+        if opts.value_model != "separate":
+            raise ConfigError(
+                f"value_model={opts.value_model!r} is not supported; use 'shared' or 'separate'."
+            )
+        value_lm = prepare_model(opts.model, **opts.load_kwargs)
+        return value_lm, RolloutCache(value_lm) if opts.kv_cache else None
+
     def set_training_mode(self, mode: bool) -> None:
         """Train mode for the value head; the LM's dropout stays off unless ``dropout=True``."""
         super().set_training_mode(mode)
-        self.lm.train(mode and self._options.dropout)
-        if mode and self.rollout_cache is not None:  # an update is coming: weights will change
-            self.rollout_cache.clear()
+        for lm, cache in ((self.lm, self.rollout_cache), (self.value_lm, self.value_cache)):
+            if lm is not None:
+                lm.train(mode and self._options.dropout)
+            if mode and cache is not None:  # an update is coming: weights will change
+                cache.clear()
 
     # ----------------------------------------------------------------- rollouts
     def _last_token_outputs(self, obs: PyTorchObs) -> tuple[StepOutput, th.Tensor, th.Tensor]:
@@ -194,13 +214,21 @@ class LMPolicy(ActorCriticPolicy):
         Returns the outputs and the left-aligned sequences and lengths they were computed on.
         """
         seqs, lengths = left_align(obs["input_ids"], obs["attention_mask"])
-        if self.rollout_cache is not None and not th.is_grad_enabled():
-            return self.rollout_cache.step(seqs, lengths, self._weights_version()), seqs, lengths
-        return self._outputs_at(seqs, lengths, lengths - 1), seqs, lengths
+        return self._at_last_token(self.lm, self.rollout_cache, seqs, lengths), seqs, lengths
 
-    def _weights_version(self) -> tuple[int, ...]:
-        """Changes whenever any LM weight is modified in place (optimizer steps, loading)."""
-        return tuple(p._version for p in self.lm.parameters())
+    def _at_last_token(
+        self, lm: th.nn.Module, cache: RolloutCache | None, seqs: th.Tensor, lengths: th.Tensor
+    ) -> StepOutput:
+        """``lm``'s outputs at each sequence's last token, from ``cache`` when no grad is needed."""
+        if cache is not None and not th.is_grad_enabled():
+            return cache.step(seqs, lengths, _weights_version(lm))
+        return self._outputs_at(lm, seqs, lengths, lengths - 1)
+
+    def _values(self, out: StepOutput, seqs: th.Tensor, lengths: th.Tensor) -> th.Tensor:
+        """Values ``(B, 1)`` at each sequence's last token (``out``: the policy LM's outputs)."""
+        if self.value_lm is not None:
+            out = self._at_last_token(self.value_lm, self.value_cache, seqs, lengths)
+        return self.value_net(out.hidden.float())
 
     def _distribution(self, logits: th.Tensor) -> Distribution:
         processed = process_logits(logits[:, : self.n_actions], self.sampling)
@@ -215,7 +243,7 @@ class LMPolicy(ActorCriticPolicy):
         actions = distribution.get_actions(deterministic=deterministic)
         log_probs = distribution.log_prob(actions)
         self.last_step = LastStep(seqs, lengths, actions.detach(), log_probs.detach())
-        return actions, self.value_net(out.hidden.float()), log_probs
+        return actions, self._values(out, seqs, lengths), log_probs
 
     def get_distribution(self, obs: PyTorchObs) -> Distribution:
         """The action distribution at ``obs`` (used by ``predict``)."""
@@ -223,7 +251,7 @@ class LMPolicy(ActorCriticPolicy):
 
     def predict_values(self, obs: PyTorchObs) -> th.Tensor:
         """Value estimates ``(B, 1)``."""
-        return self.value_net(self._last_token_outputs(obs)[0].hidden.float())
+        return self._values(*self._last_token_outputs(obs))
 
     # ------------------------------------------------------------------ updates
     def evaluate_actions(
@@ -233,12 +261,16 @@ class LMPolicy(ActorCriticPolicy):
         seqs, lengths = left_align(obs["input_ids"], obs["attention_mask"])
         seqs = th.cat([seqs, seqs.new_zeros(seqs.shape[0], 1)], dim=1)
         seqs[th.arange(seqs.shape[0]), lengths] = actions.long()  # state + action, to group
-        out = self._outputs_at(seqs, lengths + 1, lengths - 1)
+        out = self._outputs_at(self.lm, seqs, lengths + 1, lengths - 1)
         distribution = self._distribution(out.logits)
+        if self.value_lm is not None:
+            out = self._outputs_at(self.value_lm, seqs, lengths + 1, lengths - 1)
         values = self.value_net(out.hidden.float())
         return values, distribution.log_prob(actions), distribution.entropy()
 
-    def _outputs_at(self, seqs: th.Tensor, lengths: th.Tensor, positions: th.Tensor) -> StepOutput:
+    def _outputs_at(
+        self, lm: th.nn.Module, seqs: th.Tensor, lengths: th.Tensor, positions: th.Tensor
+    ) -> StepOutput:
         """LM outputs of row ``i`` at ``positions[i]``, one forward per prefix group."""
         if self.group_prefixes:
             reps, group = group_by_prefix(seqs, lengths)
@@ -248,11 +280,14 @@ class LMPolicy(ActorCriticPolicy):
         ids = seqs[reps, :width]
         mask = (th.arange(width, device=ids.device) < lengths[reps, None]).long()
         self.forward_tokens += int(mask.sum())
-        out = self.lm(
-            input_ids=ids, attention_mask=mask, output_hidden_states=True, logits_to_keep=1
-        )
+        out = lm(input_ids=ids, attention_mask=mask, output_hidden_states=True, logits_to_keep=1)
         hidden = out.hidden_states[-1][group, positions]  # (N, H)
-        return StepOutput(_head_logits(self.lm, hidden), hidden)
+        return StepOutput(_head_logits(lm, hidden), hidden)
+
+
+def _weights_version(lm: th.nn.Module) -> tuple[int, ...]:
+    """Changes whenever any weight of ``lm`` is modified in place (optimizer steps, loading)."""
+    return tuple(p._version for p in lm.parameters())
 
 
 def _head_logits(lm: th.nn.Module, hidden: th.Tensor) -> th.Tensor:

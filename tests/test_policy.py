@@ -196,3 +196,40 @@ def test_same_size_different_tokenizer_is_a_clear_error(tiny_lm_dir, word_datase
             tiny_lm_dir,
             policy_kwargs={"tokenizer": str(tmp_path)},
         )
+
+
+def test_separate_value_model(tiny_lm_dir, word_dataset, tmp_path):
+    model = make_ppo(
+        make_env(tiny_lm_dir, word_dataset),
+        tiny_lm_dir,
+        n_steps=12,
+        learning_rate=1e-2,
+        policy_kwargs={"value_model": "separate"},
+        rollout_buffer_class=EpisodeRolloutBuffer,
+    )
+    policy = model.policy
+    assert policy.value_lm is not None and policy.value_lm is not policy.lm
+    with th.no_grad():
+        policy.value_net.weight.normal_()  # non-zero values, so the comparison means something
+    buffer = rollout(model)
+    for batch in buffer.get(16):
+        with th.no_grad():
+            values, log_probs, _ = policy.evaluate_actions(
+                batch.observations, batch.actions.long().flatten()
+            )
+        th.testing.assert_close(values.flatten(), batch.old_values, atol=1e-4, rtol=1e-4)
+        th.testing.assert_close(log_probs, batch.old_log_prob, atol=1e-4, rtol=1e-4)
+    assert buffer.values.std() > 0
+    before = {k: v.clone() for k, v in policy.value_lm.named_parameters()}
+    model.learn(48)
+    changed = [k for k, v in policy.value_lm.named_parameters() if not th.equal(v, before[k])]
+    assert changed, "the value model is trained by the value loss"
+    model.save(tmp_path / "ppo")
+    loaded = PPO.load(tmp_path / "ppo", device="cpu")
+    obs = loaded.policy.obs_to_tensor(model.env.reset())[0]
+    with th.no_grad():
+        th.testing.assert_close(loaded.policy.predict_values(obs), policy.predict_values(obs))
+    with pytest.raises(ConfigError, match="value_model"):
+        make_ppo(
+            make_env(tiny_lm_dir, word_dataset), tiny_lm_dir, policy_kwargs={"value_model": "twin"}
+        )
