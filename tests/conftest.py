@@ -25,12 +25,11 @@ def make_word_tokenizer(words=WORDS):
     )
 
 
-def make_tiny_lm(vocab_size: int, seed: int = 0):
-    """A 2-layer Llama with hidden size 16, randomly initialised."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+def tiny_llama_config(vocab_size: int, **overrides):
+    """A 2-layer Llama config with hidden size 16 (``overrides`` change any field)."""
+    from transformers import LlamaConfig
 
-    th.manual_seed(seed)
-    config = LlamaConfig(
+    fields = dict(
         vocab_size=vocab_size,
         hidden_size=16,
         intermediate_size=32,
@@ -43,7 +42,15 @@ def make_tiny_lm(vocab_size: int, seed: int = 0):
         eos_token_id=1,
         bos_token_id=None,
     )
-    return LlamaForCausalLM(config)
+    return LlamaConfig(**{**fields, **overrides})
+
+
+def make_tiny_lm(vocab_size: int, seed: int = 0):
+    """A tiny Llama causal LM (see :func:`tiny_llama_config`), randomly initialised."""
+    from transformers import LlamaForCausalLM
+
+    th.manual_seed(seed)
+    return LlamaForCausalLM(tiny_llama_config(vocab_size))
 
 
 @pytest.fixture(scope="session")

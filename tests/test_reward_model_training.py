@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import WORDS, make_word_tokenizer
+from conftest import WORDS, make_word_tokenizer, tiny_llama_config
 
 from textgym.cli import main
 from textgym.errors import ConfigError, DatasetError
@@ -22,21 +22,15 @@ TOPICS = [w for w in WORDS if w not in ("good", "bad")]
 def make_tiny_classifier_dir(path, seed: int = 0) -> str:
     """A randomly initialised 2-layer Llama classifier (one logit) and the word tokenizer."""
     import torch as th
-    from transformers import LlamaConfig, LlamaForSequenceClassification
+    from transformers import LlamaForSequenceClassification
 
     tokenizer = make_word_tokenizer()
     th.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
+    config = tiny_llama_config(
+        len(tokenizer),
         hidden_size=32,
         intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
         max_position_embeddings=128,
-        pad_token_id=0,
-        eos_token_id=1,
-        bos_token_id=None,
         num_labels=1,
     )
     LlamaForSequenceClassification(config).save_pretrained(path)

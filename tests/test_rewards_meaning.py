@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
-from conftest import make_word_tokenizer
+from conftest import make_word_tokenizer, tiny_llama_config
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
@@ -127,25 +127,12 @@ def make_tiny_classifier(kind: str, vocab_size: int, seed: int = 0):
     from transformers import (
         BertConfig,
         BertForSequenceClassification,
-        LlamaConfig,
         LlamaForSequenceClassification,
     )
 
     th.manual_seed(seed)
     if kind == "llama":
-        config = LlamaConfig(
-            vocab_size=vocab_size,
-            hidden_size=16,
-            intermediate_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            num_key_value_heads=1,
-            max_position_embeddings=128,
-            pad_token_id=0,
-            eos_token_id=1,
-            bos_token_id=None,
-            num_labels=1,
-        )
+        config = tiny_llama_config(vocab_size, max_position_embeddings=128, num_labels=1)
         return LlamaForSequenceClassification(config).eval()
     config = BertConfig(
         vocab_size=vocab_size,

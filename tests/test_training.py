@@ -92,18 +92,10 @@ def test_atomic_write_replaces_a_folder(tmp_path):
 
 
 def test_reward_model_example_runs(tiny_lm_dir, word_tokenizer, tmp_path):
-    from transformers import LlamaConfig, LlamaForSequenceClassification
+    from conftest import tiny_llama_config
+    from transformers import LlamaForSequenceClassification
 
-    config = LlamaConfig(
-        vocab_size=len(word_tokenizer),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        num_labels=1,
-        pad_token_id=0,
-    )
+    config = tiny_llama_config(len(word_tokenizer), num_hidden_layers=1, num_labels=1)
     LlamaForSequenceClassification(config).save_pretrained(tmp_path / "rm")
     word_tokenizer.save_pretrained(tmp_path / "rm")
     args = ["--rm", str(tmp_path / "rm"), "--model", tiny_lm_dir, "--timesteps", "32"]
