@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 import numpy as np
+import torch as th
 from stable_baselines3.common.buffers import DictRolloutBuffer
 from stable_baselines3.common.type_aliases import DictRolloutBufferSamples
 
@@ -18,7 +19,19 @@ class EpisodeRolloutBuffer(DictRolloutBuffer):
     of its last one, so :meth:`LMPolicy.evaluate_actions` runs one LM forward per episode
     instead of one per token. Pass it to the stock algorithm:
     ``PPO(LMPolicy, env, rollout_buffer_class=EpisodeRolloutBuffer)``.
+
+    ``reward_shaping``, when set (e.g. by :func:`textgym.kl.add_kl_penalty`), is called with
+    the buffer and the last step's ``dones`` once the rollout is complete, before returns
+    and advantages are computed; it may change ``self.rewards`` in place.
     """
+
+    reward_shaping: Callable[[EpisodeRolloutBuffer, np.ndarray], None] | None = None
+
+    def compute_returns_and_advantage(self, last_values: th.Tensor, dones: np.ndarray) -> None:
+        """Shape the rewards (if a ``reward_shaping`` is set), then GAE as in SB3."""
+        if self.reward_shaping is not None:
+            self.reward_shaping(self, dones)
+        super().compute_returns_and_advantage(last_values, dones)
 
     def get(  # type: ignore[override]
         self, batch_size: int | None = None

@@ -17,18 +17,9 @@ from textgym.policies.kl_controller import KLController
 from textgym.policies.lm_loading import prepare_model
 from textgym.policies.rollout_cache import RolloutCache, StepOutput
 from textgym.policies.sampling import SamplingConfig, process_logits
-from textgym.policies.sequences import group_by_prefix, left_align
+from textgym.policies.sequences import append_actions, left_align
+from textgym.policies.teacher_forcing import head_logits, hidden_at
 from textgym.spaces import vocab_fingerprint
-
-
-@dataclass
-class LastStep:
-    """What the last rollout ``forward`` saw and sampled (for the KL wrapper)."""
-
-    seqs: th.Tensor
-    lengths: th.Tensor
-    actions: th.Tensor
-    log_probs: th.Tensor
 
 
 @dataclass
@@ -135,7 +126,6 @@ class LMPolicy(ActorCriticPolicy):
         self.value_lm, self.value_cache = self._build_value_model(opts)
         self.forward_tokens = 0  # tokens run through the LM outside the rollout cache
         self.kl_controller = KLController()
-        self.last_step: LastStep | None = None
         self.lm.train(opts.dropout)
         trainable = [p for p in self.parameters() if p.requires_grad]
         self.optimizer = self.optimizer_class(trainable, lr=lr_schedule(1), **self.optimizer_kwargs)
@@ -241,9 +231,7 @@ class LMPolicy(ActorCriticPolicy):
         out, seqs, lengths = self._last_token_outputs(obs)
         distribution = self._distribution(out.logits)
         actions = distribution.get_actions(deterministic=deterministic)
-        log_probs = distribution.log_prob(actions)
-        self.last_step = LastStep(seqs, lengths, actions.detach(), log_probs.detach())
-        return actions, self._values(out, seqs, lengths), log_probs
+        return actions, self._values(out, seqs, lengths), distribution.log_prob(actions)
 
     def get_distribution(self, obs: PyTorchObs) -> Distribution:
         """The action distribution at ``obs`` (used by ``predict``)."""
@@ -259,8 +247,7 @@ class LMPolicy(ActorCriticPolicy):
     ) -> tuple[th.Tensor, th.Tensor, th.Tensor | None]:
         """Values, log-probs and entropy of ``actions``; one forward per distinct sequence."""
         seqs, lengths = left_align(obs["input_ids"], obs["attention_mask"])
-        seqs = th.cat([seqs, seqs.new_zeros(seqs.shape[0], 1)], dim=1)
-        seqs[th.arange(seqs.shape[0]), lengths] = actions.long()  # state + action, to group
+        seqs = append_actions(seqs, lengths, actions)  # state + action, to group
         out = self._outputs_at(self.lm, seqs, lengths + 1, lengths - 1)
         distribution = self._distribution(out.logits)
         if self.value_lm is not None:
@@ -272,29 +259,14 @@ class LMPolicy(ActorCriticPolicy):
         self, lm: th.nn.Module, seqs: th.Tensor, lengths: th.Tensor, positions: th.Tensor
     ) -> StepOutput:
         """LM outputs of row ``i`` at ``positions[i]``, one forward per prefix group."""
-        if self.group_prefixes:
-            reps, group = group_by_prefix(seqs, lengths)
-        else:
-            reps = group = th.arange(seqs.shape[0], device=seqs.device)
-        width = int(lengths[reps].max())
-        ids = seqs[reps, :width]
-        mask = (th.arange(width, device=ids.device) < lengths[reps, None]).long()
-        self.forward_tokens += int(mask.sum())
-        out = lm(input_ids=ids, attention_mask=mask, output_hidden_states=True, logits_to_keep=1)
-        hidden = out.hidden_states[-1][group, positions]  # (N, H)
-        return StepOutput(_head_logits(lm, hidden), hidden)
+        hidden, tokens = hidden_at(lm, seqs, lengths, positions, self.group_prefixes)
+        self.forward_tokens += tokens
+        return StepOutput(head_logits(lm, hidden), hidden)
 
 
 def _weights_version(lm: th.nn.Module) -> tuple[int, ...]:
     """Changes whenever any weight of ``lm`` is modified in place (optimizer steps, loading)."""
     return tuple(p._version for p in lm.parameters())
-
-
-def _head_logits(lm: th.nn.Module, hidden: th.Tensor) -> th.Tensor:
-    """Apply the LM's output layer (and its logit soft-capping, if any) to hidden states."""
-    logits = lm.get_output_embeddings()(hidden)
-    cap = getattr(lm.config, "final_logit_softcapping", None)
-    return th.tanh(logits / cap) * cap if cap else logits
 
 
 def _check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:

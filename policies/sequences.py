@@ -60,3 +60,10 @@ def group_by_prefix(seqs: th.Tensor, lengths: th.Tensor) -> tuple[th.Tensor, th.
         group[members] = len(representatives)
         representatives.append(index)
     return th.tensor(representatives, dtype=th.long, device=seqs.device), group
+
+
+def append_actions(seqs: th.Tensor, lengths: th.Tensor, actions: th.Tensor) -> th.Tensor:
+    """``(N, W + 1)`` left-aligned ids with ``actions[i]`` written after row ``i``'s tokens."""
+    out = th.cat([seqs, seqs.new_zeros(seqs.shape[0], 1)], dim=1)
+    out[th.arange(seqs.shape[0], device=seqs.device), lengths] = actions.long()
+    return out

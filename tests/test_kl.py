@@ -9,21 +9,29 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from test_policy import make_env, make_ppo
 
-from textgym import EnvStateError
-from textgym.kl import AdapterDisabled, add_kl_penalty
+from textgym import ConfigError
+from textgym.kl import add_kl_penalty
+from textgym.policies import EpisodeRolloutBuffer
 from textgym.policies.kl_controller import KLController
 
 
-class StepInfos(BaseCallback):
-    """Keep every step's infos and rewards."""
+class StepRewards(BaseCallback):
+    """Keep every step's env rewards and dones."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.steps: list[tuple[list[dict], np.ndarray]] = []
+        self.rewards: list[np.ndarray] = []
+        self.dones: list[np.ndarray] = []
 
     def _on_step(self) -> bool:
-        self.steps.append((self.locals["infos"], self.locals["rewards"].copy()))
+        self.rewards.append(self.locals["rewards"].copy())
+        self.dones.append(self.locals["dones"].copy())
         return True
+
+
+def kl_ppo(tiny_lm_dir, word_dataset, max_new_tokens=6, **kwargs):
+    env = make_env(tiny_lm_dir, word_dataset, max_new_tokens=max_new_tokens)
+    return make_ppo(env, tiny_lm_dir, rollout_buffer_class=EpisodeRolloutBuffer, **kwargs)
 
 
 def perturb(model: PPO, scale: float = 0.5) -> None:
@@ -33,32 +41,36 @@ def perturb(model: PPO, scale: float = 0.5) -> None:
             p.add_(scale * th.randn_like(p))
 
 
-def collect(model: PPO) -> StepInfos:
-    infos = StepInfos()
-    _, callback = model._setup_learn(model.n_steps * model.n_envs, callback=infos)
+def collect(model: PPO, rollouts: int = 1, on_rollout=lambda: None) -> StepRewards:
+    """Reset the envs, then fill the buffer ``rollouts`` times in a row (episodes go on)."""
+    steps = StepRewards()
+    _, callback = model._setup_learn(model.n_steps * model.n_envs, callback=steps)
     callback.on_training_start(locals(), globals())
-    model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
-    return infos
+    for _ in range(rollouts):
+        model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
+        on_rollout()
+    return steps
 
 
 def test_kl_is_zero_when_policy_equals_reference(tiny_lm_dir, word_dataset):
-    model = make_ppo(make_env(tiny_lm_dir, word_dataset), tiny_lm_dir)
-    add_kl_penalty(model, kl_coef=0.5)
-    steps = collect(model).steps
-    kls = [info["kl"]["kl"] for infos, _ in steps for info in infos]
-    # zero up to float32 rounding: two copies of the weights may take different BLAS paths
-    assert len(kls) == 8 * 4 and np.abs(kls).max() <= 1e-6
-    for infos, rewards in steps:
-        assert [i["kl"]["task_reward"] for i in infos] == pytest.approx(list(rewards), abs=1e-6)
+    model = kl_ppo(tiny_lm_dir, word_dataset)
+    penalty = add_kl_penalty(model, kl_coef=0.5)
+    steps = collect(model)
+    # zero up to float32 rounding: the stored log-probs come from the cached decode, the
+    # reference's from one teacher-forced forward
+    assert penalty.last.kl.shape == (8, 4) and np.abs(penalty.last.kl).max() <= 1e-6
+    np.testing.assert_allclose(penalty.last.task_reward, np.stack(steps.rewards), atol=1e-7)
 
 
-def test_shaped_reward_equals_hand_computation(tiny_lm_dir, word_dataset):
-    model = make_ppo(make_env(tiny_lm_dir, word_dataset), tiny_lm_dir, n_steps=10)
-    wrapper = add_kl_penalty(model, kl_coef=0.3)
+@pytest.mark.parametrize("sampling", [{}, {"temperature": 0.7, "top_k": 8}])
+def test_shaped_reward_equals_hand_computation(tiny_lm_dir, word_dataset, sampling):
+    model = kl_ppo(tiny_lm_dir, word_dataset, n_steps=10, policy_kwargs=sampling)
+    penalty = add_kl_penalty(model, kl_coef=0.3)
     perturb(model)  # the reference keeps the initial weights
-    steps = collect(model).steps
+    steps = collect(model)
     buffer = model.rollout_buffer
-    for t, (infos, _) in enumerate(steps):
+    temperature = sampling.get("temperature", 1.0)
+    for t, env_rewards in enumerate(steps.rewards):
         obs = {k: th.as_tensor(v[t]) for k, v in buffer.observations.items()}
         actions = th.as_tensor(buffer.actions[t]).long().flatten()
         with th.no_grad():
@@ -67,15 +79,33 @@ def test_shaped_reward_equals_hand_computation(tiny_lm_dir, word_dataset):
             ref = []
             for i in range(len(actions)):
                 seq = ids[i][mask[i] == 1][None]
-                logits = wrapper.reference(input_ids=seq).logits[0, -1, : model.action_space.n]
-                ref.append(th.log_softmax(logits.float(), -1)[actions[i]])
+                logits = penalty.reference(input_ids=seq).logits[0, -1, : model.action_space.n]
+                ref.append(th.log_softmax(logits.float() / temperature, -1)[actions[i]])
         kl = (log_pi - th.stack(ref)).numpy()
-        got = np.array([i["kl"]["kl"] for i in infos])
-        np.testing.assert_allclose(got, kl, atol=2e-4)
-        shaped = np.array([i["kl"]["task_reward"] - 0.3 * i["kl"]["kl"] for i in infos])
-        np.testing.assert_allclose(buffer.rewards[t], shaped, atol=1e-5)
-        np.testing.assert_allclose([i["kl"]["shaped_reward"] for i in infos], shaped, atol=1e-6)
-    assert np.abs(buffer.rewards).sum() > 0
+        np.testing.assert_allclose(penalty.last.kl[t], kl, atol=2e-4)
+        np.testing.assert_allclose(buffer.rewards[t], env_rewards - 0.3 * kl, atol=2e-4)
+    np.testing.assert_allclose(
+        penalty.last.shaped_reward, penalty.last.task_reward - 0.3 * penalty.last.kl, atol=1e-6
+    )
+    assert np.abs(penalty.last.kl).max() > 1e-2
+
+
+def test_episode_kl_spans_rollouts_and_drives_beta(tiny_lm_dir, word_dataset, monkeypatch):
+    model = kl_ppo(tiny_lm_dir, word_dataset, max_new_tokens=4, n_steps=6)  # episodes cross
+    penalty = add_kl_penalty(model, kl_coef=0.1, target_kl=1.0)
+    perturb(model)
+    seen: list[float] = []
+    monkeypatch.setattr(model.policy.kl_controller, "update", seen.append)
+    kls = []
+    steps = collect(model, rollouts=3, on_rollout=lambda: kls.append(penalty.last.kl))
+    kl, done = np.concatenate(kls), np.stack(steps.dones)
+    expected = []
+    for env in range(kl.shape[1]):
+        ends = np.flatnonzero(done[:, env])
+        starts = [0, *(ends[:-1] + 1)]
+        expected += [kl[a : b + 1, env].sum() for a, b in zip(starts, ends, strict=True)]
+    assert len(expected) >= 8
+    np.testing.assert_allclose(sorted(seen), sorted(expected), rtol=1e-9)
 
 
 def test_adaptive_beta_moves_toward_target():
@@ -95,7 +125,7 @@ def test_adaptive_beta_moves_toward_target():
 def test_adaptive_beta_rises_in_training_and_survives_save_load(
     tiny_lm_dir, word_dataset, tmp_path
 ):
-    model = make_ppo(make_env(tiny_lm_dir, word_dataset), tiny_lm_dir)
+    model = kl_ppo(tiny_lm_dir, word_dataset)
     add_kl_penalty(model, kl_coef=0.2, target_kl=1e-3, horizon=4)
     perturb(model)
     model.learn(64)
@@ -105,44 +135,48 @@ def test_adaptive_beta_rises_in_training_and_survives_save_load(
     loaded = PPO.load(tmp_path / "ppo", device="cpu")
     for name in ("beta", "target", "horizon"):
         assert float(getattr(loaded.policy.kl_controller, name)) == float(getattr(controller, name))
+    add_kl_penalty(loaded)  # keeps the loaded settings
+    assert float(loaded.policy.kl_controller.beta) == float(controller.beta)
 
 
 def test_reference_is_frozen_and_not_part_of_the_policy(tiny_lm_dir, word_dataset):
-    model = make_ppo(make_env(tiny_lm_dir, word_dataset), tiny_lm_dir, learning_rate=1e-2)
-    wrapper = add_kl_penalty(model, kl_coef=0.1)
-    before = {k: v.clone() for k, v in wrapper.reference.state_dict().items()}
+    model = kl_ppo(tiny_lm_dir, word_dataset, learning_rate=1e-2)
+    penalty = add_kl_penalty(model, kl_coef=0.1)
+    before = {k: v.clone() for k, v in penalty.reference.state_dict().items()}
     model.learn(64)
-    assert all(th.equal(v, before[k]) for k, v in wrapper.reference.state_dict().items())
-    assert not any(p.requires_grad for p in wrapper.reference.parameters())
+    assert all(th.equal(v, before[k]) for k, v in penalty.reference.state_dict().items())
+    assert not any(p.requires_grad for p in penalty.reference.parameters())
     policy_params = {id(p) for p in model.policy.parameters()}
-    assert not policy_params & {id(p) for p in wrapper.reference.parameters()}
+    assert not policy_params & {id(p) for p in penalty.reference.parameters()}
     assert not any(k.startswith("reference") for k in model.policy.state_dict())
+    assert np.abs(penalty.last.kl).max() > 1e-3  # the policy moved away from the reference
 
 
 def test_lora_reference_is_the_base_model_without_a_copy(tiny_lm_dir, word_dataset):
     lora = {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]}
-    model = make_ppo(make_env(tiny_lm_dir, word_dataset), tiny_lm_dir, policy_kwargs={"lora": lora})
-    wrapper = add_kl_penalty(model, kl_coef=0.1)
-    assert isinstance(wrapper.reference, AdapterDisabled)
-    assert wrapper.reference.peft_model is model.policy.lm
+    model = kl_ppo(tiny_lm_dir, word_dataset, policy_kwargs={"lora": lora})
+    penalty = add_kl_penalty(model, kl_coef=0.1)
+    assert penalty.reference is model.policy.lm
     trainable = [n for n, p in model.policy.named_parameters() if p.requires_grad]
     assert trainable and all("lora" in n or n.startswith("value_net") for n in trainable)
-    kls = [i["kl"]["kl"] for infos, _ in collect(model).steps for i in infos]
-    assert np.abs(kls).max() < 1e-5  # LoRA starts as the identity
+    collect(model)
+    assert np.abs(penalty.last.kl).max() < 1e-5  # LoRA starts as the identity
     with th.no_grad():
         for name, p in model.policy.lm.named_parameters():
             if "lora_B" in name:
                 p.add_(0.5)
-    kls = [i["kl"]["kl"] for infos, _ in collect(model).steps for i in infos]
-    assert np.abs(kls).max() > 1e-3
+    collect(model)
+    assert np.abs(penalty.last.kl).max() > 1e-3
 
 
-def test_actions_not_from_the_policy_are_refused(tiny_lm_dir, word_dataset):
-    model = make_ppo(make_env(tiny_lm_dir, word_dataset), tiny_lm_dir)
-    wrapper = add_kl_penalty(model, kl_coef=0.1)
-    wrapper.reset()
-    with pytest.raises(EnvStateError, match="did not just sample"):
-        wrapper.step(np.zeros(4, dtype=np.int64))
+def test_chunked_reference_forwards_give_the_same_kl(tiny_lm_dir, word_dataset):
+    model = kl_ppo(tiny_lm_dir, word_dataset, n_steps=10)
+    penalty = add_kl_penalty(model, kl_coef=0.1)
+    perturb(model)
+    collect(model)
+    whole = penalty.token_kl(model.rollout_buffer)
+    penalty.max_tokens = 20  # about one sequence per forward
+    np.testing.assert_allclose(penalty.token_kl(model.rollout_buffer), whole, atol=1e-5)
 
 
 def test_train_with_kl_flags(tiny_lm_dir, tmp_path):
@@ -164,15 +198,19 @@ def test_train_with_kl_flags(tiny_lm_dir, tmp_path):
     assert float(loaded.policy.kl_controller.target) == 2.0
 
 
-def test_penalty_is_added_once_and_bfloat16_reference(tiny_lm_dir, word_dataset):
-    from textgym import ConfigError
-
-    model = make_ppo(make_env(tiny_lm_dir, word_dataset), tiny_lm_dir)
-    wrapper = add_kl_penalty(model, kl_coef=0.1)
+def test_penalty_needs_the_episode_buffer_and_is_added_once(tiny_lm_dir, word_dataset):
+    plain = make_ppo(make_env(tiny_lm_dir, word_dataset), tiny_lm_dir)
+    with pytest.raises(ConfigError, match="rollout_buffer_class=EpisodeRolloutBuffer"):
+        add_kl_penalty(plain, kl_coef=0.1)
+    model = kl_ppo(tiny_lm_dir, word_dataset)
+    add_kl_penalty(model, kl_coef=0.1)
     with pytest.raises(ConfigError, match="already has a KL penalty"):
         add_kl_penalty(model, kl_coef=0.1)
-    model.set_env(wrapper.venv)
-    wrapper = add_kl_penalty(model, kl_coef=0.1, reference_dtype="bfloat16")
-    assert next(wrapper.reference.parameters()).dtype == th.bfloat16
-    kls = [i["kl"]["kl"] for infos, _ in collect(model).steps for i in infos]
-    assert 0 < np.abs(kls).max() < 0.1  # bf16 rounding only
+
+
+def test_bfloat16_reference(tiny_lm_dir, word_dataset):
+    model = kl_ppo(tiny_lm_dir, word_dataset)
+    penalty = add_kl_penalty(model, kl_coef=0.1, reference_dtype="bfloat16")
+    assert next(penalty.reference.parameters()).dtype == th.bfloat16
+    collect(model)
+    assert 0 < np.abs(penalty.last.kl).max() < 0.1  # bf16 rounding only

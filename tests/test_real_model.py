@@ -11,7 +11,8 @@ from stable_baselines3.common.env_checker import check_env
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from textgym import DEFAULT_MODEL, ENV_IDS
-from textgym.policies import LMPolicy
+from textgym.kl import add_kl_penalty
+from textgym.policies import EpisodeRolloutBuffer, LMPolicy
 
 pytestmark = pytest.mark.real_model
 
@@ -56,3 +57,22 @@ def test_cached_rollout_log_probs_match_a_full_forward(ppo):
         np.testing.assert_allclose(log_probs.numpy(), buffer.log_probs[t], atol=1e-4)
         np.testing.assert_allclose(values.flatten().numpy(), buffer.values[t], atol=1e-4)
     assert policy.rollout_cache.decode_steps > 0 and policy.rollout_cache.prefill_rows > 3
+
+
+def test_kl_penalty_is_zero_before_training():
+    """The teacher-forced reference agrees with the cached rollout's stored log-probs."""
+    env = DummyVecEnv([lambda: gym.make("TextSummarize-v0", max_new_tokens=6)] * 2)
+    model = PPO(
+        LMPolicy,
+        env,
+        n_steps=10,  # episodes cross the rollout's end
+        batch_size=20,
+        policy_kwargs={"model": DEFAULT_MODEL},
+        rollout_buffer_class=EpisodeRolloutBuffer,
+        device="cpu",
+    )
+    penalty = add_kl_penalty(model, kl_coef=0.1)
+    _, callback = model._setup_learn(model.n_steps * model.n_envs, callback=None)
+    callback.on_training_start(locals(), globals())
+    model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
+    assert penalty.last.kl.shape == (10, 2) and np.abs(penalty.last.kl).max() < 1e-4

@@ -1,11 +1,17 @@
 """Per-token KL-to-reference reward shaping for PPO on text.
 
-Each step's reward becomes ``r_t − β·(log π(a_t|s_t) − log π_ref(a_t|s_t))``: ``π`` is the
-distribution the policy actually sampled ``a_t`` from (its temperature/top-k/top-p
-processing included), read from :attr:`LMPolicy.last_step` (no second policy forward);
-``π_ref`` is a frozen reference with the policy's temperature but no top-k/top-p
-truncation (a truncated reference would give an infinite penalty to tokens outside its own
-set). The reference runs batched across envs with its own prefix KV cache.
+Every step's reward becomes ``r_t − β·(log π(a_t|s_t) − log π_ref(a_t|s_t))``, applied once
+a rollout is complete and before SB3 computes returns and advantages (the first point where
+PPO reads rewards), through :class:`~textgym.policies.EpisodeRolloutBuffer`'s
+``reward_shaping`` hook.
+
+* ``log π`` is the log-probability PPO stored in the rollout buffer: that of the distribution
+  the policy sampled ``a_t`` from (temperature/top-k/top-p included). No second policy forward.
+* ``log π_ref`` comes from a frozen reference with the policy's temperature but no top-k/top-p
+  truncation (a truncated reference would give an infinite penalty to tokens outside its own
+  set), teacher-forced: one forward per episode of the rollout over its prompt and generated
+  tokens, batched across envs and episodes. Decoding the reference token by token beside the
+  policy would cost a second full decode per token; one forward per episode costs a fraction.
 
 Use it in one line after building PPO: ``add_kl_penalty(model, kl_coef=0.05)``.
 """
@@ -13,43 +19,35 @@ Use it in one line after building PPO: ``add_kl_penalty(model, kl_coef=0.05)``.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch as th
-from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper, unwrap_vec_wrapper
-from stable_baselines3.common.vec_env.base_vec_env import VecEnvStepReturn
 
-from textgym.errors import ConfigError, EnvStateError
+from textgym.errors import ConfigError
 from textgym.models import load_causal_lm
+from textgym.policies.episode_buffer import EpisodeRolloutBuffer
 from textgym.policies.lm_loading import resolve_dtype
-from textgym.policies.rollout_cache import RolloutCache
 from textgym.policies.sampling import SamplingConfig, process_logits
+from textgym.policies.sequences import append_actions, left_align
+from textgym.policies.teacher_forcing import head_logits, hidden_at
 
 
-class AdapterDisabled(th.nn.Module):
-    """A PEFT model seen with its adapters switched off: the base model, no second copy."""
-
-    def __init__(self, peft_model: th.nn.Module) -> None:
-        super().__init__()
-        self.peft_model = peft_model
-
-    def forward(self, **kwargs: Any) -> Any:
-        """Run the base model (adapters disabled)."""
-        with self.peft_model.disable_adapter():
-            return self.peft_model(**kwargs)
-
-
-def frozen_reference(policy: Any, reference: Any = None, dtype: str | None = None) -> th.nn.Module:
-    """The frozen reference LM.
+def frozen_reference(
+    policy: Any, reference: Any = None, dtype: str | None = None
+) -> tuple[th.nn.Module, Callable[[], AbstractContextManager]]:
+    """The frozen reference LM, and the context it runs in.
 
     ``reference`` (a name, path or model) if given; for a LoRA policy, the policy's own model
-    with its adapters disabled; else the initial model the policy was built from: loaded
-    again by name (so it is right after ``PPO.load`` too), or a copy of a model object.
-    ``dtype`` (e.g. ``"bfloat16"``) overrides the policy's weight dtype for the reference.
+    run with its adapters disabled (no second copy); else the initial model the policy was
+    built from: loaded again by name (so it is right after ``PPO.load`` too), or a copy of a
+    model object. ``dtype`` (e.g. ``"bfloat16"``) overrides the policy's weight dtype.
     """
     if reference is None and hasattr(policy.lm, "disable_adapter"):
-        return AdapterDisabled(policy.lm)
+        return policy.lm, policy.lm.disable_adapter
     if reference is None:
         reference = policy.model_spec if isinstance(policy.model_spec, str) else policy.lm
     torch_dtype = resolve_dtype(dtype) if dtype else next(policy.lm.parameters()).dtype
@@ -61,92 +59,108 @@ def frozen_reference(policy: Any, reference: Any = None, dtype: str | None = Non
             f"The reference model predicts {size} tokens but the policy acts over "
             f"{policy.n_actions}; use a reference with the policy's tokenizer."
         )
-    return model
+    return model, nullcontext
 
 
-class KLRewardWrapper(VecEnvWrapper):
-    """Subtract ``β·KL`` from each step's reward; see the module docstring.
+@dataclass
+class KLComponents:
+    """One rollout's shaping, per step: ``(n_steps, n_envs)`` arrays and the β used."""
 
-    ``infos[i]["kl"]`` holds the step's ``kl``, ``beta``, ``task_reward`` and
-    ``shaped_reward``. β lives in ``policy.kl_controller`` (saved with the model) and, when a
-    target KL is set, adapts after every finished episode. SB3's Monitor (inside the vector
-    env) still reports the task reward as ``rollout/ep_rew_mean``; the shaped reward and the
-    KL are logged under ``kl/`` when ``algorithm`` (the PPO object) is given.
+    kl: np.ndarray
+    task_reward: np.ndarray
+    shaped_reward: np.ndarray
+    beta: float
+
+
+class KLPenalty:
+    """Subtract ``β·KL`` from every reward of each completed rollout; see the module docstring.
+
+    β lives in ``policy.kl_controller`` (saved with the model); it is fixed during a rollout
+    and, when a target KL is set, adapts after each finished episode. :attr:`last` holds the
+    last rollout's per-step components. SB3's Monitor (inside the vector env) still reports
+    the task reward as ``rollout/ep_rew_mean``; ``kl/per_token``, ``kl/per_episode``,
+    ``kl/beta``, ``kl/task_reward`` and ``kl/shaped_reward`` (means per step) go to the
+    logger of ``algorithm``.
 
     Args:
-        venv: The vector env the policy acts in.
         policy: The :class:`~textgym.policies.LMPolicy` that picks the actions.
         reference: Reference model; see :func:`frozen_reference`.
         algorithm: The SB3 algorithm, whose logger receives the ``kl/`` metrics.
         reference_dtype: Weight dtype of the reference (default: the policy's). ``"bfloat16"``
-            halves its memory traffic, at the cost of bfloat16 rounding in the KL.
+            halves its memory, at the cost of bfloat16 rounding in the KL.
+        max_tokens: Bound on the padded tokens of one reference forward.
     """
 
     def __init__(
         self,
-        venv: VecEnv,
         policy: Any,
         reference: Any = None,
         algorithm: Any = None,
         reference_dtype: str | None = None,
+        max_tokens: int = 2048,
     ) -> None:
-        super().__init__(venv)
         self.policy = policy
-        self.reference = frozen_reference(policy, reference, reference_dtype)
-        self.cache = RolloutCache(self.reference)
+        self.reference, self.reference_mode = frozen_reference(policy, reference, reference_dtype)
         self.sampling = SamplingConfig(temperature=policy.sampling.temperature)
         self.algorithm = algorithm
-        self._kl = np.zeros(self.num_envs)
-        self._episode_kl = np.zeros(self.num_envs)
+        self.max_tokens = max_tokens
+        self.last: KLComponents | None = None
+        self._episode_kl = np.zeros(0)  # per env; episodes may span rollouts
 
-    def reset(self) -> Any:
-        """Reset the envs and the per-episode KL sums."""
-        self._episode_kl[:] = 0.0
-        return self.venv.reset()
-
-    def step_async(self, actions: np.ndarray) -> None:
-        """Compute the KL of ``actions`` from the policy's last step, then step the envs."""
-        self._kl = self.token_kl(np.asarray(actions).reshape(-1))
-        self.venv.step_async(actions)
+    def __call__(self, buffer: EpisodeRolloutBuffer, dones: np.ndarray) -> None:
+        """Shape ``buffer.rewards`` in place, log, and adapt β after finished episodes."""
+        kl = self.token_kl(buffer)
+        beta = float(self.policy.kl_controller.beta)
+        task = buffer.rewards.copy()
+        buffer.rewards -= (beta * kl).astype(buffer.rewards.dtype)
+        self.last = KLComponents(kl, task, buffer.rewards.copy(), beta)
+        self._record("kl/per_token", kl.mean())
+        self._record("kl/beta", beta)
+        self._record("kl/task_reward", task.mean())
+        self._record("kl/shaped_reward", buffer.rewards.mean())
+        self._finish_episodes(kl, buffer.episode_starts.astype(bool), np.asarray(dones, bool))
 
     @th.no_grad()
-    def token_kl(self, actions: np.ndarray) -> np.ndarray:
-        """``log π(a|s) − log π_ref(a|s)`` for each env, from the policy's last forward."""
-        step = self.policy.last_step
-        if step is None or not np.array_equal(step.actions.cpu().numpy().reshape(-1), actions):
-            raise EnvStateError(
-                "KLRewardWrapper got actions the policy did not just sample: the KL needs the "
-                "log-probabilities of LMPolicy.forward for these very actions. Step this env "
-                "only through PPO.learn (or call policy.forward on the observation first)."
-            )
-        logits = self.cache.step(step.seqs, step.lengths).logits[:, : self.policy.n_actions]
-        # the policy's own log-prob code path, so equal weights give exactly zero
-        reference = th.distributions.Categorical(logits=process_logits(logits, self.sampling))
-        ref_log_probs = reference.log_prob(step.actions.to(logits.device))
-        return (step.log_probs.to(logits.device) - ref_log_probs).double().cpu().numpy()
+    def token_kl(self, buffer: EpisodeRolloutBuffer) -> np.ndarray:
+        """``log π(a|s) − log π_ref(a|s)`` for every step of a filled, unflattened buffer."""
+        device = self.policy.device
+        ids, mask = (
+            th.as_tensor(buffer.observations[key], device=device).flatten(0, 1)
+            for key in ("input_ids", "attention_mask")
+        )
+        seqs, lengths = left_align(ids, mask)
+        actions = th.as_tensor(buffer.actions, device=device).long().flatten()
+        ref = self.reference_log_probs(append_actions(seqs, lengths, actions), lengths, actions)
+        return buffer.log_probs - ref.double().cpu().numpy().reshape(buffer.log_probs.shape)
 
-    def step_wait(self) -> VecEnvStepReturn:
-        """Shape the rewards, record the components, adapt β after finished episodes."""
-        obs, rewards, dones, infos = self.venv.step_wait()
-        controller = self.policy.kl_controller
-        beta = float(controller.beta)
-        shaped = rewards - beta * self._kl
-        self._episode_kl += self._kl
-        for i, info in enumerate(infos):
-            info["kl"] = {
-                "kl": self._kl[i],
-                "beta": beta,
-                "task_reward": rewards[i],
-                "shaped_reward": shaped[i],
-            }
-        self._record("kl/per_token", self._kl.mean())
-        self._record("kl/beta", beta)
-        self._record("kl/shaped_reward", shaped.mean())
-        for i in np.flatnonzero(dones):
-            self._record("kl/per_episode", self._episode_kl[i])
-            controller.update(self._episode_kl[i])
-            self._episode_kl[i] = 0.0
-        return obs, shaped.astype(np.float32), dones, infos
+    def reference_log_probs(
+        self, seqs: th.Tensor, lengths: th.Tensor, actions: th.Tensor
+    ) -> th.Tensor:
+        """``log π_ref(actions[i] | seqs[i, :lengths[i]])``; ``seqs`` also hold the actions."""
+        with self.reference_mode():
+            hidden, _ = hidden_at(
+                self.reference, seqs, lengths + 1, lengths - 1, max_tokens=self.max_tokens
+            )
+            log_probs = []
+            for part, acted in zip(hidden.split(1024), actions.split(1024), strict=True):
+                logits = head_logits(self.reference, part)[:, : self.policy.n_actions]
+                # the policy's own log-prob code path (SB3's Categorical on processed logits)
+                dist = th.distributions.Categorical(logits=process_logits(logits, self.sampling))
+                log_probs.append(dist.log_prob(acted))
+        return th.cat(log_probs)
+
+    def _finish_episodes(self, kl: np.ndarray, starts: np.ndarray, dones: np.ndarray) -> None:
+        """Add up each env's episode KL; log it and update β where an episode ends."""
+        if self._episode_kl.shape != dones.shape:
+            self._episode_kl = np.zeros(dones.shape)
+        self._episode_kl[starts[0]] = 0.0  # an episode cut short by a reset has no end
+        ends = np.vstack([starts[1:], dones[None]])  # step t ends an episode
+        for step_kl, step_ends in zip(kl, ends, strict=True):
+            self._episode_kl += step_kl
+            for env in np.flatnonzero(step_ends):
+                self._record("kl/per_episode", self._episode_kl[env])
+                self.policy.kl_controller.update(self._episode_kl[env])
+                self._episode_kl[env] = 0.0
 
     def _record(self, key: str, value: float) -> None:
         logger = getattr(self.algorithm, "_logger", None)
@@ -161,21 +175,32 @@ def add_kl_penalty(
     horizon: float = 10_000,
     reference: Any = None,
     reference_dtype: str | None = None,
-) -> KLRewardWrapper:
-    """Wrap ``model``'s env with :class:`KLRewardWrapper` and set β; returns the wrapper.
+) -> KLPenalty:
+    """Shape ``model``'s rewards with a per-token KL penalty and set β; returns the penalty.
 
     Args:
-        model: An SB3 PPO with :class:`~textgym.policies.LMPolicy`.
+        model: An SB3 PPO with :class:`~textgym.policies.LMPolicy` and
+            ``rollout_buffer_class=EpisodeRolloutBuffer``.
         kl_coef: Initial β. None keeps the policy's current settings (e.g. after ``PPO.load``).
         target_kl: Target KL per episode (nats) for the adaptive β; None: fixed β.
         horizon: Episodes over which the adaptive β responds (Ziegler et al. use 10,000).
         reference: Reference model (default: the model the policy was built from).
         reference_dtype: Weight dtype of the reference (default: the policy's).
     """
-    if unwrap_vec_wrapper(model.get_env(), KLRewardWrapper) is not None:
-        raise ConfigError("This model's env already has a KL penalty; add it once.")
+    buffer = getattr(model, "rollout_buffer", None)
+    if not isinstance(buffer, EpisodeRolloutBuffer):
+        raise ConfigError(
+            "add_kl_penalty shapes the rewards in the rollout buffer, so PPO needs textgym's: "
+            "PPO(LMPolicy, env, rollout_buffer_class=EpisodeRolloutBuffer) "
+            "(from textgym.policies import EpisodeRolloutBuffer)."
+        )
+    if buffer.reward_shaping is not None:
+        raise ConfigError(
+            "This model already has a KL penalty; add it once (set "
+            "model.rollout_buffer.reward_shaping = None to remove it)."
+        )
     if kl_coef is not None:
         model.policy.kl_controller.configure(kl_coef, target_kl, horizon)
-    wrapper = KLRewardWrapper(model.get_env(), model.policy, reference, model, reference_dtype)
-    model.set_env(wrapper)
-    return wrapper
+    penalty = KLPenalty(model.policy, reference, model, reference_dtype)
+    buffer.reward_shaping = penalty
+    return penalty
