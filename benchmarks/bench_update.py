@@ -17,7 +17,7 @@ import numpy as np
 import psutil
 import torch as th
 from bench_rollout import build, collect_seconds
-from common import machine
+from common import machine, record
 
 from textgym.policies import EpisodeRolloutBuffer
 
@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     args = parser.parse_args()
     th.manual_seed(0)
     model = build(args, rollout_buffer_class=EpisodeRolloutBuffer)
@@ -80,9 +81,10 @@ def main() -> None:
     single_tokens, single_s, single = epoch(model, args.batch_size)
     diff = max((a[1] - b[1]).abs().max().item() for a, b in zip(grouped, single, strict=True))
     stored = max((g[1] - g[0]).abs().max().item() for g in grouped)
-    gpu = ""
+    gpu, gpu_peak = "", float("nan")
     if th.cuda.is_available():
-        gpu = f", GPU peak {th.cuda.max_memory_allocated() / 2**20:.0f} MiB"
+        gpu_peak = th.cuda.max_memory_allocated() / 2**20
+        gpu = f", GPU peak {gpu_peak:.0f} MiB"
     print(f"# update benchmark ({machine()})")
     print(f"model {args.model}, {args.envs} envs, prompt {args.prompt}, new {args.new}, ", end="")
     print(f"batch {args.batch_size}")
@@ -97,6 +99,9 @@ def main() -> None:
     print(
         f"peak memory of one PPO iteration (rollout + update): +{rss.peak / 2**20:.0f} MiB RSS{gpu}"
     )
+    figures = {"grouped_s": grouped_s, "per_transition_s": single_s, "token_ratio": ratio}
+    figures |= {"logp_diff": diff, "logp_stored_diff": stored, "gpu_peak_mib": gpu_peak}
+    record("bench_update", vars(args), figures)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from contextlib import contextmanager
@@ -10,7 +11,10 @@ from pathlib import Path
 
 import torch as th
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED = Path(
+    os.environ.get("TEXTGYM_SHARED_DATA")
+    or Path(__file__).resolve().parents[1].parent / "shared" / "data"
+)
 
 
 def cnndm_rows(n: int) -> list[dict]:
@@ -29,8 +33,11 @@ def cnndm_rows(n: int) -> list[dict]:
 
 @contextmanager
 def timer(result: dict, key: str):
+    sync = th.cuda.synchronize if th.cuda.is_available() else lambda: None
+    sync()
     start = time.perf_counter()
     yield
+    sync()
     result[key] = time.perf_counter() - start
 
 
@@ -38,3 +45,13 @@ def machine() -> str:
     device = th.cuda.get_device_name() if th.cuda.is_available() else "CPU"
     cpu = platform.processor() or platform.machine()
     return f"{cpu}, {th.get_num_threads()} threads, {device}, torch {th.__version__}"
+
+
+def record(bench: str, settings: dict, figures: dict) -> None:
+    """Append one benchmark's settings and figures as a JSON line to ``$TEXTGYM_BENCH_JSON``."""
+    path = os.environ.get("TEXTGYM_BENCH_JSON")
+    if not path:
+        return
+    line = {"bench": bench, "machine": machine(), "settings": settings, "figures": figures}
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(line) + "\n")

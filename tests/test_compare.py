@@ -5,8 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,11 +20,12 @@ import pytest
 import torch as th
 
 from textgym.cli import main
-from textgym.errors import ConfigError, UnknownNameError
+from textgym.errors import ConfigError, OutputInUseError, UnknownNameError
 from textgym.evaluation import EVAL_METRICS
 from textgym.experiments import CompareConfig, compare, job
 from textgym.experiments.diversity import distinct_n
 from textgym.experiments.kl_to_initial import kl_to_initial
+from textgym.experiments.lock import locked
 from textgym.experiments.report import BEHAVIOUR, hacking_flags
 from textgym.experiments.stats import Interval, t_interval
 from textgym.models import load_causal_lm
@@ -253,6 +260,97 @@ def test_example_script_runs(tiny_lm_dir, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "report:" in done.stdout and (tmp_path / "report.md").is_file()
+
+
+def test_second_compare_on_one_out_is_refused_until_the_first_ends(
+    tiny_lm_dir, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    config = tiny_config(tiny_lm_dir, tmp_path / "out")
+    config.rewards, config.seeds = ("rouge1",), (0,)
+    started, release = threading.Event(), threading.Event()
+
+    def slow_job(config, spec, threads=None):
+        started.set()
+        release.wait(60)
+        return RUN_JOB(config, spec, threads)
+
+    monkeypatch.setattr(job, "run_job", slow_job)
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            first = pool.submit(compare, config)
+            assert started.wait(60)
+            with pytest.raises(OutputInUseError) as error:
+                compare(config)
+        finally:
+            release.set()
+        assert first.result(timeout=300).trained == ["rouge1__seed0"]
+    message = str(error.value)
+    assert f"pid {os.getpid()} on {socket.gethostname()}, since " in message
+    assert str(tmp_path / "out") in message and "another --out" in message
+    again = compare(config)  # the first compare ended: the folder is usable again
+    assert again.trained == [] and again.skipped == ["rouge1__seed0"]
+
+
+FAKE_COMPARE = """
+import json, os, sys, time
+from textgym.experiments.lock import locked
+from textgym.experiments.runner import worker_pool
+
+def pid_after(seconds):
+    time.sleep(seconds)
+    return os.getpid()
+
+if __name__ == "__main__":
+    with locked(sys.argv[1]), worker_pool(2) as pool:
+        pids = set()
+        while len(pids) < 2:  # until both workers are up and have run a job
+            pids |= {f.result() for f in [pool.submit(pid_after, 0.2) for _ in range(2)]}
+        for _ in range(4):  # a long run in each worker, and queued ones
+            pool.submit(time.sleep, 60)
+        print(json.dumps(sorted(pids)), flush=True)
+        time.sleep(60)
+"""
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (psutil if installed, else /proc)."""
+    try:
+        import psutil
+    except ImportError:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        return state not in ("Z", "X")
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_sigkilled_compare_leaves_no_worker_and_no_lock(tmp_path, capsys):
+    out, script = tmp_path / "out", tmp_path / "fake_compare.py"
+    script.write_text(FAKE_COMPARE)
+    parent = subprocess.Popen([sys.executable, str(script), str(out)], stdout=subprocess.PIPE)
+    workers: list[int] = []
+    try:
+        workers = json.loads(parent.stdout.readline())
+        assert len(workers) == 2 and all(running(pid) for pid in workers)
+        assert main(["compare", "--rewards", "rouge1", "--out", str(out)]) == 2
+        assert f"in use by another textgym compare (pid {parent.pid} on" in capsys.readouterr().err
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while any(map(running, workers)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in workers if running(pid)]
+        with locked(out):  # the lock died with its owner: a re-run may start
+            pass
+    finally:
+        parent.kill()
+        for pid in filter(running, workers):
+            os.kill(pid, signal.SIGKILL)
 
 
 # ------------------------------------------------------------------------------- units

@@ -1,6 +1,11 @@
-"""A few checks on the embedded SmolLM2-135M-Instruct itself (marked `real_model`)."""
+"""A few checks on the embedded SmolLM2-135M-Instruct itself (marked `real_model`).
+
+``TEXTGYM_TEST_DEVICE=cuda`` runs them on a GPU (``benchmarks/gpu_check.sh`` does).
+"""
 
 from __future__ import annotations
+
+import os
 
 import gymnasium as gym
 import numpy as np
@@ -15,6 +20,7 @@ from textgym.kl import add_kl_penalty
 from textgym.policies import EpisodeRolloutBuffer, LMPolicy
 
 pytestmark = pytest.mark.real_model
+DEVICE = os.environ.get("TEXTGYM_TEST_DEVICE", "cpu")
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +34,7 @@ def ppo():
         n_steps=8,
         batch_size=24,
         policy_kwargs={"model": DEFAULT_MODEL},
-        device="cpu",
+        device=DEVICE,
     )
 
 
@@ -49,13 +55,13 @@ def test_cached_rollout_log_probs_match_a_full_forward(ppo):
     buffer = ppo.rollout_buffer
     policy = ppo.policy
     for t in range(ppo.n_steps):
-        obs = {k: th.as_tensor(v[t]) for k, v in buffer.observations.items()}
+        obs = {k: th.as_tensor(v[t], device=DEVICE) for k, v in buffer.observations.items()}
         with th.no_grad():
             values, log_probs, _ = policy.evaluate_actions(
-                obs, th.as_tensor(buffer.actions[t]).long().flatten()
+                obs, th.as_tensor(buffer.actions[t], device=DEVICE).long().flatten()
             )
-        np.testing.assert_allclose(log_probs.numpy(), buffer.log_probs[t], atol=1e-4)
-        np.testing.assert_allclose(values.flatten().numpy(), buffer.values[t], atol=1e-4)
+        np.testing.assert_allclose(log_probs.cpu().numpy(), buffer.log_probs[t], atol=1e-4)
+        np.testing.assert_allclose(values.flatten().cpu().numpy(), buffer.values[t], atol=1e-4)
     assert policy.rollout_cache.decode_steps > 0 and policy.rollout_cache.prefill_rows > 3
 
 
@@ -69,7 +75,7 @@ def test_kl_penalty_is_zero_before_training():
         batch_size=20,
         policy_kwargs={"model": DEFAULT_MODEL},
         rollout_buffer_class=EpisodeRolloutBuffer,
-        device="cpu",
+        device=DEVICE,
     )
     penalty = add_kl_penalty(model, kl_coef=0.1)
     _, callback = model._setup_learn(model.n_steps * model.n_envs, callback=None)

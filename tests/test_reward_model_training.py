@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -167,6 +168,19 @@ def test_cli(pairs_file, tiny_base, tmp_path, capsys):
     assert "Held-out pairwise accuracy" in capsys.readouterr().out
     assert (out / "config.json").exists() and (out / "metrics.json").exists()
     assert main(["train-rm", "--pairs", str(tmp_path / "missing.jsonl")]) == 2
+
+
+def test_rerun_replaces_its_own_output_never_a_users_file(pairs_file, tiny_base, tmp_path):
+    out = tmp_path / "rm"
+    config = tiny_config(pairs_file, tiny_base, out, epochs=1, limit=20)
+    train_reward_model(config)
+    assert json.loads((out / "metrics.json").read_text())["config"]["seed"] == 0
+    train_reward_model(replace(config, seed=1))  # same --out: its own output is replaced
+    assert json.loads((out / "metrics.json").read_text())["config"]["seed"] == 1
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match=r"notes\.txt.*Choose a new or empty folder"):
+        train_reward_model(config)
+    assert (out / "notes.txt").read_text() == "mine" and (out / "config.json").is_file()
 
 
 def test_wilson_interval():

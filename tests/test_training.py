@@ -1,4 +1,4 @@
-"""The main job (`textgym train`), the example script and atomic writes, on the tiny model."""
+"""The main job (`textgym train`) and the example scripts, on the tiny model."""
 
 from __future__ import annotations
 
@@ -7,11 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from stable_baselines3 import PPO
 from transformers import AutoModelForCausalLM
 
-from textgym.atomic import write_atomic, write_text_atomic
 from textgym.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,26 +67,6 @@ def test_example_script_runs(tiny_lm_dir):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "rougeL:" in result.stdout
-
-
-def test_atomic_write_keeps_old_content_on_failure(tmp_path):
-    target = write_text_atomic(tmp_path / "result.json", "old")
-
-    def fail(tmp: Path) -> None:
-        tmp.write_text("half")
-        raise RuntimeError("interrupted")
-
-    with pytest.raises(RuntimeError):
-        write_atomic(target, fail)
-    assert target.read_text() == "old"
-    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
-
-
-def test_atomic_write_replaces_a_folder(tmp_path):
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "stale.bin").write_text("x")
-    write_atomic(tmp_path / "model", lambda tmp: (tmp.mkdir(), (tmp / "new.bin").write_text("y")))
-    assert [p.name for p in (tmp_path / "model").iterdir()] == ["new.bin"]
 
 
 def test_reward_model_example_runs(tiny_lm_dir, word_tokenizer, tmp_path):

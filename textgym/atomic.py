@@ -1,34 +1,124 @@
-"""Atomic file writes: a result is either complete or absent, never half-written."""
+"""Atomic file writes: a result is either complete or absent, never half-written.
+
+An output is written beside its target first, then renamed into place. A file at the
+target is replaced. A folder at the target is replaced only while it holds nothing but what
+textgym wrote into it: :func:`write_atomic` leaves a small marker (``MARKER``) in every
+folder it writes, listing that folder's entries, and refuses to remove a folder holding
+anything else (a user's notes, another tool's output) or the current directory.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from textgym.errors import ConfigError
+
+MARKER = ".textgym-output.json"
+SHOWN = 5  # foreign entries named in an error
+
 
 def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it into place.
 
     ``write`` may create a file or a folder at ``tmp``. An existing ``path`` is replaced
-    only once the new content is complete.
+    only once the new content is complete, and only if :func:`check_replaceable` allows it.
+
+    Raises:
+        ConfigError: ``path`` is a folder holding entries textgym did not write, or the
+            current directory (or a folder holding it).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent)) / path.name
+    target = Path(os.path.abspath(path))  # "." becomes the folder's real name
+    check_replaceable(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(target.name), dir=target.parent))
+    new = tmp / target.name
     try:
-        write(tmp)
-        if path.is_dir() and not path.is_symlink():
-            old = tmp.parent / "old"
-            path.rename(old)
-        os.replace(tmp, path)
+        write(new)
+        if new.is_dir():
+            _write_marker(new)
+        if target.is_dir() and not target.is_symlink():
+            check_replaceable(target)  # again: it may have changed while `write` ran
+            target.rename(tmp / f"{target.name}.old")  # removed below with tmp
+        os.replace(new, target)
     finally:
-        shutil.rmtree(tmp.parent, ignore_errors=True)
-    return path
+        shutil.rmtree(tmp, ignore_errors=True)
+    return Path(path)
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` atomically."""
     return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def temp_prefix(name: str) -> str:
+    """The name prefix of the temporary folder :func:`write_atomic` makes beside ``name``."""
+    return f".{name}."
+
+
+def check_replaceable(path: str | os.PathLike[str]) -> None:
+    """Raise unless :func:`write_atomic` may replace what is at ``path``.
+
+    Nothing, a file, a link, or a folder holding only the entries its marker lists (what
+    :func:`write_atomic` wrote there) may be replaced. Call it before a long job whose
+    result goes to ``path``, to fail at the start rather than at the end.
+
+    Raises:
+        ConfigError: ``path`` is a folder holding entries textgym did not write, or the
+            current directory (or a folder holding it).
+    """
+    target = Path(os.path.abspath(path))
+    if not target.is_dir() or target.is_symlink():
+        return
+    here = Path.cwd()
+    if target.resolve() in (here, *here.parents):
+        raise ConfigError(
+            f"{target} is the current directory (or holds it); textgym writes its output "
+            "folder as a whole and will not replace the folder you are in. Choose a new "
+            "folder, e.g. a subfolder of it."
+        )
+    foreign = _foreign_entries(target)
+    if foreign:
+        more = f" and {len(foreign) - SHOWN} more" if len(foreign) > SHOWN else ""
+        raise ConfigError(
+            f"{target} already exists and holds files textgym did not write there: "
+            f"{', '.join(foreign[:SHOWN])}{more}. textgym writes this output folder as a "
+            "whole and will not delete them. Choose a new or empty folder, or move or "
+            "remove those files yourself."
+        )
+
+
+def _foreign_entries(folder: Path) -> list[str]:
+    """Entries under ``folder`` (relative, sorted) that its marker does not list."""
+    own = {MARKER, *_recorded(folder)}
+    return sorted(entry for entry in _entries(folder) if entry not in own)
+
+
+def _entries(folder: Path) -> list[str]:
+    """Every file, folder and link under ``folder`` as a relative POSIX path."""
+    found = []
+    for root, dirs, files in os.walk(folder):  # does not descend into linked folders
+        found += [Path(root, name).relative_to(folder).as_posix() for name in dirs + files]
+    return found
+
+
+def _recorded(folder: Path) -> list[str]:
+    """The entries the marker in ``folder`` lists (none if it is missing or unreadable)."""
+    try:
+        return list(json.loads((folder / MARKER).read_text(encoding="utf-8"))["entries"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def _write_marker(folder: Path) -> None:
+    """Record what ``folder`` holds, so a later write may replace exactly that."""
+    record = {
+        "about": "textgym wrote this folder; it replaces the folder on a re-run only while "
+        "it holds nothing but these entries.",
+        "entries": sorted(_entries(folder)),
+    }
+    (folder / MARKER).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")

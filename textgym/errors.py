@@ -33,6 +33,10 @@ class EnvStateError(TextGymError, RuntimeError):
     """An env was used out of order (e.g. stepped after its episode ended)."""
 
 
+class OutputInUseError(TextGymError, RuntimeError):
+    """Another process is writing into the same output folder."""
+
+
 def did_you_mean(name: str, options: Iterable[str]) -> str:
     """Return a ' Did you mean ...?' hint for ``name`` among ``options``, or ''."""
     close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.5)

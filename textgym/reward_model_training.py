@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from textgym.atomic import write_atomic
+from textgym.atomic import check_replaceable, write_atomic
 from textgym.errors import ConfigError, DatasetError
 from textgym.models import DEFAULT_MODEL, load_tokenizer, resolve_pretrained
 from textgym.rewards.reward_model import RewardModel, format_pair, right_pad
@@ -111,10 +111,12 @@ def train_reward_model(config: RMConfig, progress_bar: bool = False) -> RMResult
     """Train a reward model as ``config`` says, save it, and report held-out accuracy.
 
     Raises:
-        ConfigError: an invalid setting or a base model that cannot be loaded.
+        ConfigError: an invalid setting, a base model that cannot be loaded, or an
+            ``out`` folder holding files textgym did not write (checked before training).
         DatasetError: a missing, empty or malformed pairs file.
     """
     _check_config(config)
+    check_replaceable(config.out)
     train_pairs, heldout = split_pairs(
         load_pairs(config.pairs, config.limit), config.val_fraction, config.seed
     )

@@ -14,7 +14,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
-from textgym.atomic import write_atomic, write_text_atomic
+from textgym.atomic import check_replaceable, write_atomic, write_text_atomic
 from textgym.evaluation import EvalResult, evaluate_lm
 from textgym.kl import add_kl_penalty
 from textgym.models import DEFAULT_MODEL, load_tokenizer
@@ -124,7 +124,16 @@ def build_ppo(config: TrainConfig) -> PPO:
 
 
 def train(config: TrainConfig, progress_bar: bool = True) -> TrainResult:
-    """Evaluate, train with PPO, evaluate again, and save model, metrics and reward curve."""
+    """Evaluate, train with PPO, evaluate again, and save model, metrics and reward curve.
+
+    Only the names :func:`save_run` writes (and ``tensorboard/``) are touched in
+    ``config.out``; anything else there is left alone.
+
+    Raises:
+        ConfigError: ``config.out`` holds an ``hf_model`` folder textgym did not write
+            (checked before training).
+    """
+    check_replaceable(Path(config.out) / "hf_model")
     model = build_ppo(config)
     eval_env = gym.make(config.env_id, **config.make_env_kwargs(config.eval_split)).unwrapped
     before = evaluate_lm(model.policy.lm, eval_env, config.eval_examples)

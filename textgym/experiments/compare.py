@@ -9,6 +9,7 @@ from typing import Any
 from textgym.errors import ConfigError
 from textgym.experiments.config import CompareConfig
 from textgym.experiments.grid import check_settings, load_finished, pending_runs
+from textgym.experiments.lock import locked
 from textgym.experiments.report import build_report
 from textgym.experiments.runner import import_ray, run_pending
 from textgym.rewards import make_reward
@@ -37,16 +38,24 @@ def compare(config: CompareConfig) -> CompareResult:
     """Train every (reward, seed) of ``config`` not finished yet, then rebuild the report.
 
     If a run fails, no new run starts; the report is rebuilt from the finished runs and
-    the error is raised. Calling again resumes.
+    the error is raised. Calling again resumes. ``out`` is locked while this runs (see
+    :mod:`textgym.experiments.lock`), so a second ``compare`` on it fails at once.
 
     Raises:
         ConfigError: an unknown reward, Ray missing for ``backend="ray"``, or ``out``
             holding runs made with other shared settings.
+        OutputInUseError: another ``compare`` is running on ``out``.
     """
     for reward in config.rewards:
         make_reward(reward)  # unknown names fail now, with a suggestion, not mid-grid
     if config.backend == "ray":
         import_ray()
+    with locked(config.out):
+        return _run_grid(config)
+
+
+def _run_grid(config: CompareConfig) -> CompareResult:
+    """Train the pending runs of ``config`` and rebuild the report (``out`` is locked)."""
     check_settings(config)
     plan = config.plan()
     todo = pending_runs(config)

@@ -13,11 +13,21 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from textgym.atomic import write_text_atomic
+from textgym.atomic import temp_prefix, write_text_atomic
 from textgym.errors import ConfigError
 from textgym.experiments.config import CompareConfig, RunSpec
 
 RUN_FILE = "run.json"
+# What job.run_job and training.train write into a run's folder.
+RUN_OUTPUTS = (
+    "manifest.json",
+    "metrics.json",
+    "reward_curve.png",
+    "ppo.zip",
+    "hf_model",
+    "tensorboard",
+    RUN_FILE,
+)
 SETTINGS_FILE = "compare.json"
 
 
@@ -32,9 +42,26 @@ def pending_runs(config: CompareConfig) -> list[RunSpec]:
 
 
 def clear_unfinished(spec: RunSpec) -> None:
-    """Delete what an interrupted attempt of ``spec`` left, so it restarts from scratch."""
-    if spec.path.exists() and not is_finished(spec):
-        shutil.rmtree(spec.path)
+    """Delete what an interrupted attempt of ``spec`` left, so it restarts from scratch.
+
+    Raises:
+        ConfigError: the run's folder holds files a run does not write; nothing is deleted.
+    """
+    if not spec.path.exists() or is_finished(spec):
+        return
+    foreign = sorted(p.name for p in spec.path.iterdir() if not is_run_output(p.name))
+    if foreign:
+        raise ConfigError(
+            f"{spec.path} holds files a run does not write ({', '.join(foreign[:5])}), so "
+            "textgym will not delete the folder to restart the run. Move those files "
+            "elsewhere, or use a new --out."
+        )
+    shutil.rmtree(spec.path)
+
+
+def is_run_output(name: str) -> bool:
+    """Whether ``name`` in a run folder is written by a run (or is its temporary copy)."""
+    return name in RUN_OUTPUTS or name.startswith(tuple(temp_prefix(o) for o in RUN_OUTPUTS))
 
 
 def to_jsonable(value: Any) -> Any:

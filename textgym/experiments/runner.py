@@ -3,7 +3,9 @@
 ``local`` with one worker trains in this process, one run after another. With more workers
 it uses a :class:`~concurrent.futures.ProcessPoolExecutor` with the ``spawn`` start method
 (fresh interpreters: no forked torch threads or CUDA state), each worker limited to
-``cpu_count // workers`` torch threads. ``ray`` submits one Ray task per run, with
+``cpu_count // workers`` torch threads. The workers die with the process that started
+them, even when it is killed with SIGKILL (see :func:`die_with_parent`), so no orphan
+keeps training and writing into ``out``. ``ray`` submits one Ray task per run, with
 ``num_cpus`` set to the same share (at most one node's CPUs); it connects to the cluster
 named by ``RAY_ADDRESS`` if set, else starts a local one (or uses the one already
 initialised). On a multi-node cluster ``out`` must be on a filesystem every node sees.
@@ -14,8 +16,13 @@ raised. Finished runs stay finished, so re-running resumes.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from typing import Any
 
@@ -24,6 +31,8 @@ from textgym.experiments import job
 from textgym.experiments.config import CompareConfig, RunSpec
 
 Record = dict[str, Any]
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+PARENT_POLL_S = 1.0
 
 
 def threads_per_worker(workers: int) -> int:
@@ -45,9 +54,8 @@ def run_pending(config: CompareConfig, specs: list[RunSpec]) -> list[Record]:
 def run_processes(config: CompareConfig, specs: list[RunSpec]) -> list[Record]:
     """Run ``specs`` in ``config.workers`` spawned processes."""
     threads = threads_per_worker(config.workers)
-    context = multiprocessing.get_context("spawn")
     records: list[Record] = []
-    with ProcessPoolExecutor(config.workers, mp_context=context) as pool:
+    with worker_pool(config.workers) as pool:
         futures = [pool.submit(job.run_job, config, spec, threads) for spec in specs]
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         for future in pending:
@@ -59,6 +67,40 @@ def run_processes(config: CompareConfig, specs: list[RunSpec]) -> list[Record]:
                     raise future.exception()  # type: ignore[misc]
                 records.append(future.result())
     return records
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes that die with this process."""
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    )
+
+
+def die_with_parent(parent: int) -> None:
+    """End this process as soon as process ``parent``, which started it, ends.
+
+    Two mechanisms, so that either suffices. On Linux the kernel sends SIGKILL when the
+    parent dies (``PR_SET_PDEATHSIG``), even while the worker is busy in native code.
+    Strictly it fires when the parent *thread* that started the worker ends; the pool
+    starts workers from the thread that submits, which then waits for them. Everywhere, a
+    daemon thread polls the parent pid (an orphan is re-parented, so it changes) and exits
+    within ``PARENT_POLL_S`` seconds; it also catches a parent that died before this ran.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # on failure the watchdog still acts
+    watchdog = threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True)
+    watchdog.start()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """Exit the process once ``parent`` is no longer its parent."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
 
 
 def import_ray() -> Any:
