@@ -31,6 +31,7 @@ class _Options:
     sampling: SamplingConfig
     kv_cache: bool
     value_model: str
+    value_head: bool
     group_prefixes: bool
     dropout: bool
     load_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -60,6 +61,9 @@ class LMPolicy(ActorCriticPolicy):
         value_model: ``"shared"``: the value head sits on the policy LM's last hidden state;
             ``"separate"``: on a second copy of the LM, trained only by the value loss' path
             (no interference with the policy's features; twice the compute and memory).
+        value_head: False drops the critic: values are 0 and cost nothing. For group
+            baselines (``EpisodeRolloutBuffer(advantage="rloo" | "group_mean" | "grpo")``),
+            which need no value; GAE needs the head.
         group_prefixes: In updates, run one forward per prefix group instead of one per
             transition (results are equal; only speed differs).
         dropout: Keep the LM's dropout active during updates (off by default).
@@ -83,6 +87,7 @@ class LMPolicy(ActorCriticPolicy):
         top_p: float = 1.0,
         kv_cache: bool = True,
         value_model: str = "shared",
+        value_head: bool = True,
         group_prefixes: bool = True,
         dropout: bool = False,
         dtype: str = "float32",
@@ -99,6 +104,7 @@ class LMPolicy(ActorCriticPolicy):
             sampling=SamplingConfig(temperature, top_k, top_p),
             kv_cache=kv_cache,
             value_model=value_model,
+            value_head=bool(value_head),
             group_prefixes=group_prefixes,
             dropout=dropout,
             load_kwargs={
@@ -117,14 +123,12 @@ class LMPolicy(ActorCriticPolicy):
         self.group_prefixes = opts.group_prefixes
         self.n_actions = int(self.action_space.n)
         self._check_vocabulary(opts.tokenizer)
-        hidden = self.lm.get_input_embeddings().embedding_dim
-        self.value_net = th.nn.Linear(hidden, 1)
-        th.nn.init.zeros_(self.value_net.weight)
-        th.nn.init.zeros_(self.value_net.bias)
+        self.value_net = self._build_value_head(opts)
         self.action_dist = CategoricalDistribution(self.n_actions)
         self.rollout_cache = RolloutCache(self.lm) if opts.kv_cache else None
         self.value_lm, self.value_cache = self._build_value_model(opts)
         self.forward_tokens = 0  # tokens run through the LM outside the rollout cache
+        self._after_rollout_step = False  # the last call was a rollout step (see predict_values)
         self.kl_controller = KLController()
         self.lm.train(opts.dropout)
         trainable = [p for p in self.parameters() if p.requires_grad]
@@ -172,11 +176,21 @@ class LMPolicy(ActorCriticPolicy):
             top_p=opts.sampling.top_p,
             kv_cache=opts.kv_cache,
             value_model=opts.value_model,
+            value_head=opts.value_head,
             group_prefixes=self.group_prefixes,
             dropout=opts.dropout,
             **opts.load_kwargs,
         )
         return data
+
+    def _build_value_head(self, opts: _Options) -> th.nn.Linear | None:
+        """A zero-initialised linear head on the last hidden state (None without a critic)."""
+        if not opts.value_head:
+            return None
+        head = th.nn.Linear(self.lm.get_input_embeddings().embedding_dim, 1)
+        th.nn.init.zeros_(head.weight)
+        th.nn.init.zeros_(head.bias)
+        return head
 
     def _build_value_model(self, opts: _Options) -> tuple[Any, RolloutCache | None]:
         if opts.value_model == "shared":
@@ -185,12 +199,18 @@ class LMPolicy(ActorCriticPolicy):
             raise ConfigError(
                 f"value_model={opts.value_model!r} is not supported; use 'shared' or 'separate'."
             )
+        if not opts.value_head:
+            raise ConfigError(
+                "value_model='separate' puts the value head on a second LM, but "
+                "value_head=False has no value head; drop one of the two."
+            )
         value_lm = prepare_model(opts.model, **opts.load_kwargs)
         return value_lm, RolloutCache(value_lm) if opts.kv_cache else None
 
     def set_training_mode(self, mode: bool) -> None:
         """Train mode for the value head; the LM's dropout stays off unless ``dropout=True``."""
         super().set_training_mode(mode)
+        self._after_rollout_step = False
         for lm, cache in ((self.lm, self.rollout_cache), (self.value_lm, self.value_cache)):
             if lm is not None:
                 lm.train(mode and self._options.dropout)
@@ -216,6 +236,8 @@ class LMPolicy(ActorCriticPolicy):
 
     def _values(self, out: StepOutput, seqs: th.Tensor, lengths: th.Tensor) -> th.Tensor:
         """Values ``(B, 1)`` at each sequence's last token (``out``: the policy LM's outputs)."""
+        if self.value_net is None:
+            return self._no_values(seqs)
         if self.value_lm is not None:
             out = self._at_last_token(self.value_lm, self.value_cache, seqs, lengths)
         return self.value_net(out.hidden.float())
@@ -231,29 +253,59 @@ class LMPolicy(ActorCriticPolicy):
         out, seqs, lengths = self._last_token_outputs(obs)
         distribution = self._distribution(out.logits)
         actions = distribution.get_actions(deterministic=deterministic)
-        return actions, self._values(out, seqs, lengths), distribution.log_prob(actions)
+        values = self._values(out, seqs, lengths)
+        self._after_rollout_step = self.rollout_cache is not None and not th.is_grad_enabled()
+        return actions, values, distribution.log_prob(actions)
 
     def get_distribution(self, obs: PyTorchObs) -> Distribution:
         """The action distribution at ``obs`` (used by ``predict``)."""
+        self._after_rollout_step = False
         return self._distribution(self._last_token_outputs(obs)[0].logits)
 
     def predict_values(self, obs: PyTorchObs) -> th.Tensor:
-        """Value estimates ``(B, 1)``."""
+        """Value estimates ``(B, 1)``.
+
+        Called right after a rollout step (``forward`` without gradients), as SB3 does for
+        its bootstrap value at the end of a rollout, rows whose observation starts a new
+        episode get the value 0 without a prefill: those rows just terminated, so GAE
+        multiplies their bootstrap value by zero. Any other call returns real values.
+        """
+        if self.value_net is None:
+            return self._no_values(obs["input_ids"])
+        if self._after_rollout_step:
+            self._after_rollout_step = False
+            return self._bootstrap_values(obs)
         return self._values(*self._last_token_outputs(obs))
+
+    def _bootstrap_values(self, obs: PyTorchObs) -> th.Tensor:
+        """Values of the rows that continue their cached episode; 0 for new episodes."""
+        seqs, lengths = left_align(obs["input_ids"], obs["attention_mask"])
+        seqs, lengths, fresh = self.rollout_cache.keep_fresh_rows(seqs, lengths)
+        out = self._at_last_token(self.lm, self.rollout_cache, seqs, lengths)
+        return self._values(out, seqs, lengths).masked_fill(fresh[:, None], 0.0)
 
     # ------------------------------------------------------------------ updates
     def evaluate_actions(
         self, obs: PyTorchObs, actions: th.Tensor
     ) -> tuple[th.Tensor, th.Tensor, th.Tensor | None]:
         """Values, log-probs and entropy of ``actions``; one forward per distinct sequence."""
+        self._after_rollout_step = False
         seqs, lengths = left_align(obs["input_ids"], obs["attention_mask"])
         seqs = append_actions(seqs, lengths, actions)  # state + action, to group
         out = self._outputs_at(self.lm, seqs, lengths + 1, lengths - 1)
         distribution = self._distribution(out.logits)
-        if self.value_lm is not None:
+        if self.value_net is None:
+            values = self._no_values(seqs)
+        elif self.value_lm is not None:
             out = self._outputs_at(self.value_lm, seqs, lengths + 1, lengths - 1)
-        values = self.value_net(out.hidden.float())
+            values = self.value_net(out.hidden.float())
+        else:
+            values = self.value_net(out.hidden.float())
         return values, distribution.log_prob(actions), distribution.entropy()
+
+    def _no_values(self, rows: th.Tensor) -> th.Tensor:
+        """Zeros ``(B, 1)``: the values of a policy without a value head."""
+        return th.zeros(rows.shape[0], 1, device=rows.device)
 
     def _outputs_at(
         self, lm: th.nn.Module, seqs: th.Tensor, lengths: th.Tensor, positions: th.Tensor

@@ -86,8 +86,7 @@ class RolloutCache:
             self.clear()
             self.version = version
             return self._prefill_all(seqs, lengths)
-        same = (lengths == self.lengths) & is_prefix(seqs, lengths, self._padded(seqs.shape[1]))
-        extends = (lengths == self.lengths + 1) & is_prefix(self.seqs, self.lengths, seqs)
+        same, extends = self._continuation(seqs, lengths)
         fresh = ~(same | extends)
         if fresh.all():  # e.g. every env was reset at once: start a new cache
             return self._prefill_all(seqs, lengths)
@@ -98,6 +97,30 @@ class RolloutCache:
         self.seqs, self.lengths = seqs.clone(), lengths.clone()
         if self.slot_mask.shape[1] > self.compact_factor * int(lengths.max()) + 8:
             self._compact()
+
+    def _continuation(self, seqs: th.Tensor, lengths: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """Per row: does ``seqs`` equal the cached sequence, or extend it by one token?"""
+        same = (lengths == self.lengths) & is_prefix(seqs, lengths, self._padded(seqs.shape[1]))
+        extends = (lengths == self.lengths + 1) & is_prefix(self.seqs, self.lengths, seqs)
+        return same, extends
+
+    def keep_fresh_rows(
+        self, seqs: th.Tensor, lengths: th.Tensor
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+        """Replace rows that would need a prefill by their cached sequences.
+
+        Returns ``(seqs, lengths, fresh)``: :meth:`step` on the returned sequences runs no
+        prefill (``fresh`` rows are unchanged, the others decode as usual). With no cache
+        for this batch yet, every row is returned as it is and ``fresh`` is all False.
+        """
+        fresh = th.zeros(seqs.shape[0], dtype=th.bool, device=seqs.device)
+        if self.past is None or seqs.shape[0] != self.seqs.shape[0]:
+            return seqs, lengths, fresh
+        same, extends = self._continuation(seqs, lengths)
+        fresh = ~(same | extends)
+        width = max(seqs.shape[1], self.seqs.shape[1])
+        kept = th.where(fresh[:, None], self._padded(width), _pad_to(seqs, width))
+        return kept, th.where(fresh, self.lengths, lengths), fresh
 
     def _padded(self, width: int) -> th.Tensor:
         out = self.seqs.new_zeros(self.seqs.shape[0], max(width, self.seqs.shape[1]))
@@ -159,6 +182,11 @@ class RolloutCache:
             layer.keys = th.gather(layer.keys, 2, index)
             layer.values = th.gather(layer.values, 2, index)
         self.slot_mask = th.gather(self.slot_mask, 1, order)
+
+
+def _pad_to(seqs: th.Tensor, width: int) -> th.Tensor:
+    """``seqs`` right-padded with 0 to ``width`` columns."""
+    return th.nn.functional.pad(seqs, (0, width - seqs.shape[1]))
 
 
 def _append_rows(old: th.Tensor, fresh: th.Tensor, rows: th.Tensor, batch: int) -> th.Tensor:

@@ -233,3 +233,54 @@ def test_separate_value_model(tiny_lm_dir, word_dataset, tmp_path):
         make_ppo(
             make_env(tiny_lm_dir, word_dataset), tiny_lm_dir, policy_kwargs={"value_model": "twin"}
         )
+
+
+@pytest.mark.parametrize("value_model", ["shared", "separate"])
+def test_bootstrap_value_skips_the_prefill_of_rows_that_just_terminated(
+    tiny_lm_dir, word_dataset, monkeypatch, value_model
+):
+    """SB3's end-of-rollout value: no prefill for reset rows, real values for the others."""
+    kwargs = dict(
+        dataset=word_dataset,
+        tokenizer=tiny_lm_dir,
+        reward=WordShare(),
+        max_prompt_tokens=16,
+        max_new_tokens=4,
+        prompt_template="{source}",
+        eos_token_ids=list(range(1, 30)),  # about half the vocabulary: episodes end at random
+    )
+    env = make_vec_env(TextGenEnv, n_envs=4, seed=0, env_kwargs=kwargs)
+    model = make_ppo(env, tiny_lm_dir, n_steps=6, policy_kwargs={"value_model": value_model})
+    th.nn.init.normal_(model.policy.value_net.weight)  # non-zero values
+    seen = {}
+    gae = model.rollout_buffer.compute_returns_and_advantage
+
+    def record(last_values, dones):
+        seen.update(last_values=last_values.clone(), dones=dones.copy())
+        gae(last_values, dones)
+
+    monkeypatch.setattr(model.rollout_buffer, "compute_returns_and_advantage", record)
+    cache = model.policy.rollout_cache
+    predict = model.policy.predict_values
+
+    def bootstrap(obs):
+        rows = cache.prefill_rows
+        values = predict(obs)
+        seen["bootstrap_prefill_rows"] = cache.prefill_rows - rows
+        return values
+
+    monkeypatch.setattr(model.policy, "predict_values", bootstrap)
+    for _ in range(8):  # until a rollout ends with both done and running rows
+        rollout(model)
+        dones = th.as_tensor(seen["dones"].astype(bool))
+        if dones.any() and not dones.all():
+            break
+    assert dones.any() and not dones.all()
+    assert seen["bootstrap_prefill_rows"] == 0
+    monkeypatch.undo()
+    obs = model.policy.obs_to_tensor(model._last_obs)[0]
+    with th.no_grad():
+        real = model.policy.predict_values(obs).flatten()  # a plain call: real values for all
+    last = seen["last_values"].flatten()
+    th.testing.assert_close(last[~dones], real[~dones])
+    assert real[dones].abs().min() > 0 and cache.prefill_rows > 0

@@ -32,5 +32,15 @@ __all__ = [
     "UnknownNameError",
     "load_causal_lm",
     "load_tokenizer",
+    "make_group_vec_env",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """Import ``make_group_vec_env`` (and with it SB3 and torch) only when it is used."""
+    if name == "make_group_vec_env":
+        from textgym.groups import make_group_vec_env
+
+        return make_group_vec_env
+    raise AttributeError(f"module 'textgym' has no attribute {name!r}")

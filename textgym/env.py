@@ -62,6 +62,15 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
             with ``R`` of the empty text taken as 0), so an episode's rewards sum to its
             final score; it decodes and scores the prefix at every step (slower).
         render_mode: ``"ansi"`` or None.
+        example_seed: Draw each episode's example from a generator of its own seeded with
+            this (instead of the env's ``np_random``): envs given the same ``example_seed``
+            see the same examples in the same order, episode by episode, whatever their
+            reset seeds. :func:`textgym.make_group_vec_env` uses it for groups of samples.
+        pad_after_eos: After an end-of-sequence token, keep the episode going with idle
+            steps (action ignored, observation unchanged, reward 0, ``info["idle"]=True``)
+            until ``max_new_tokens`` steps, so every episode lasts exactly that many steps
+            and the envs of a vector env start their episodes together (as ``generate``
+            pads finished rows). The reward still comes on the step of the EOS.
     """
 
     metadata = {"render_modes": ["ansi"]}
@@ -81,6 +90,8 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         eos_token_ids: Sequence[int] | None = None,
         reward_mode: str = "terminal",
         render_mode: str | None = None,
+        example_seed: int | None = None,
+        pad_after_eos: bool = False,
     ) -> None:
         _check_positive(max_prompt_tokens=max_prompt_tokens, max_new_tokens=max_new_tokens)
         if reward_mode not in ("terminal", "dense"):
@@ -117,6 +128,9 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         self._example: Example = self.examples[0]
         self._done = True
         self._last_score = 0.0
+        self._example_rng = None if example_seed is None else np.random.default_rng(example_seed)
+        self.pad_after_eos = bool(pad_after_eos)
+        self._steps = 0
 
     def _eos_ids(self, given: Sequence[int] | None) -> list[int]:
         ids = list(given) if given is not None else [self.tokenizer.eos_token_id]
@@ -152,12 +166,14 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         self._generated = []
         self._done = False
         self._last_score = 0.0
+        self._steps = 0
         info = {"example_id": self._example.id, "index": index, "prompt_truncated_tokens": dropped}
         return self._obs(), info
 
     def _pick_index(self, options: Mapping[str, Any]) -> int:
         if "index" not in options:
-            return int(self.np_random.integers(len(self.examples)))
+            rng = self.np_random if self._example_rng is None else self._example_rng
+            return int(rng.integers(len(self.examples)))
         index = options["index"]
         if not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.examples):
             raise ConfigError(
@@ -185,16 +201,28 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         if self._done:
             raise EnvStateError("step() was called after the episode ended; call reset() first.")
         token = self._check_action(action)
+        self._steps += 1
+        if self._ended():  # padding after EOS (pad_after_eos): an idle step
+            self._done = self._steps == self.max_new_tokens
+            return self._obs(), 0.0, self._done, False, {"idle": True}
         slot = self.max_prompt_tokens + len(self._generated)
         self._input_ids[slot] = token
         self._mask[slot] = 1
         self._generated.append(token)
-        self._done = token in self.eos_token_ids or len(self._generated) == self.max_new_tokens
-        if not (self._done or self.dense):
+        ended = self._ended()
+        self._done = ended and (not self.pad_after_eos or self._steps == self.max_new_tokens)
+        if not (ended or self.dense):
             return self._obs(), 0.0, False, False, {}
         total, info = self._score()
         reward, self._last_score = total - self._last_score, total
-        return self._obs(), reward, self._done, False, info if self._done else {}
+        return self._obs(), reward, self._done, False, info if ended else {}
+
+    def _ended(self) -> bool:
+        """Has the generation ended (an EOS token, or ``max_new_tokens`` tokens)?"""
+        generated = self._generated
+        return bool(generated) and (
+            generated[-1] in self.eos_token_ids or len(generated) == self.max_new_tokens
+        )
 
     def _check_action(self, action: int | np.integer) -> int:
         arr = np.asarray(action)
@@ -251,5 +279,5 @@ class UnsupportedRenderModeError(ConfigError, TypeError):
 
 def _check_positive(**values: int) -> None:
     for name, value in values.items():
-        if not isinstance(value, (int, np.integer)) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ConfigError(f"{name}={value!r} must be a positive integer.")
