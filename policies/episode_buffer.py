@@ -131,4 +131,3 @@ class EpisodeRolloutBuffer(DictRolloutBuffer):
                 for a, b in zip(bounds[:-1], bounds[1:], strict=True)
             ]
         return episodes
-

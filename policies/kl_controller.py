@@ -26,11 +26,16 @@ class KLController(th.nn.Module):
 
     def configure(self, kl_coef: float, target_kl: float | None, horizon: float) -> None:
         """Set the initial β, the target KL per episode (None: fixed β) and the horizon."""
-        if not kl_coef >= 0 or (target_kl is not None and not target_kl > 0) or not horizon > 0:
+        finite = math.isfinite
+        if (
+            not (finite(kl_coef) and kl_coef >= 0)
+            or (target_kl is not None and not (finite(target_kl) and target_kl > 0))
+            or not (finite(horizon) and horizon > 0)
+        ):
             raise ConfigError(
                 f"KL settings kl_coef={kl_coef}, target_kl={target_kl}, horizon={horizon} are "
-                f"invalid: kl_coef must be >= 0, target_kl > 0 (or None for a fixed β), "
-                f"horizon > 0."
+                f"invalid: kl_coef must be a finite number >= 0, target_kl a finite number > 0 "
+                f"(or None for a fixed β), horizon a finite number > 0."
             )
         self.beta.fill_(kl_coef)
         self.target.fill_(math.nan if target_kl is None else target_kl)

@@ -130,6 +130,21 @@ class RolloutCache:
     def _prefill(
         self, seqs: th.Tensor, lengths: th.Tensor
     ) -> tuple[StepOutput, DynamicCache, th.Tensor]:
+        """Prefill rows; identical rows (the k samples of a group) run once, then are copied."""
+        width = int(lengths.max())
+        keys = th.cat([seqs[:, :width], lengths[:, None]], dim=1)
+        unique, inverse = th.unique(keys, dim=0, return_inverse=True)
+        if len(unique) == len(keys):
+            return self._prefill_distinct(seqs, lengths)
+        out, past, mask = self._prefill_distinct(unique[:, :width], unique[:, width])
+        for layer in past.layers:
+            layer.keys = layer.keys.index_select(0, inverse)
+            layer.values = layer.values.index_select(0, inverse)
+        return StepOutput(out.logits[inverse], out.hidden[inverse]), past, mask[inverse]
+
+    def _prefill_distinct(
+        self, seqs: th.Tensor, lengths: th.Tensor
+    ) -> tuple[StepOutput, DynamicCache, th.Tensor]:
         """Prefill rows, left-padded so every row's last token sits in the last slot."""
         width = int(lengths.max())
         positions = th.arange(width, device=seqs.device)

@@ -20,7 +20,7 @@ import pytest
 import torch as th
 
 from textgym.cli import main
-from textgym.errors import ConfigError, OutputInUseError, UnknownNameError
+from textgym.errors import ConfigError, DatasetError, OutputInUseError, UnknownNameError
 from textgym.evaluation import EVAL_METRICS
 from textgym.experiments import CompareConfig, compare, job
 from textgym.experiments.diversity import distinct_n
@@ -215,6 +215,50 @@ def test_max_runs_stops_early_and_unknown_reward_fails_first(tiny_lm_dir, tmp_pa
     with pytest.raises(UnknownNameError, match="Did you mean 'rougeL'"):
         compare(bad)
     assert calls.calls == ["rouge1__seed0"]
+
+
+def test_a_failed_first_compare_records_no_settings_and_can_be_rerun(
+    tiny_lm_dir, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    bad = tiny_config(tiny_lm_dir, out)
+    bad.base.dataset = str(tmp_path / "missing.jsonl")
+    with pytest.raises(DatasetError, match="missing.jsonl"):
+        compare(bad)
+    assert not (out / "compare.json").exists() and not (out / "runs").exists()
+    (out / "compare.json").write_text('{"timesteps": 999}')  # an older attempt's record
+    fixed = tiny_config(tiny_lm_dir, out, max_runs=0)  # train nothing: only the checks run
+    with pytest.raises(ConfigError, match="No finished run"):  # not "other settings"
+        compare(fixed)
+    assert json.loads((out / "compare.json").read_text())["timesteps"] == 16
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--seeds", "0,-2"], "seeds [-2] are negative"),
+        (["--max-runs", "-1"], "max_runs=-1 (--max-runs) must be an integer >= 0"),
+        (["--workers", "0"], "workers=0 (--workers) must be an integer >= 1"),
+        (["--n-envs", "0"], "n_envs=0 (--n-envs) must be an integer >= 1"),
+        (["--batch-size", "0"], "batch_size=0 (--batch-size) must be an integer >= 1"),
+        (["--eval-examples", "-1"], "eval_examples=-1 (--eval-examples)"),
+        (["--kl-coef", "-1"], "kl_coef=-1.0 (--kl-coef) must be a finite number >= 0"),
+        (["--env", "TextSumarize-v0"], "Did you mean 'TextSummarize-v0'"),
+    ],
+)
+def test_bad_compare_options_fail_before_anything_is_written(flags, message, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["compare", "--rewards", "rouge1", "--out", str(out), *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_compare_out_that_is_a_file_is_refused(tmp_path, capsys):
+    (tmp_path / "out").write_text("mine")
+    assert main(["compare", "--rewards", "rouge1", "--out", str(tmp_path / "out")]) == 2
+    assert "is an existing file, not a folder" in capsys.readouterr().err
+    assert (tmp_path / "out").read_text() == "mine"
 
 
 def test_ray_backend_without_ray_names_the_extra(tmp_path, monkeypatch, capsys):

@@ -106,6 +106,13 @@ def test_empty_dataset_and_bad_reward(tiny_lm_dir, word_dataset):
         word_env(tiny_lm_dir, word_dataset, reward="rouge_l")
 
 
+@pytest.mark.parametrize("lengths", [{"max_new_tokens": True}, {"max_prompt_tokens": True}])
+def test_bool_lengths_are_not_taken_as_integers(tiny_lm_dir, word_dataset, lengths):
+    (name,) = lengths
+    with pytest.raises(ConfigError, match=f"{name}={lengths[name]} must be a positive integer"):
+        word_env(tiny_lm_dir, word_dataset, **lengths)
+
+
 class NaNReward:
     name = "nan"
 

@@ -216,3 +216,27 @@ def test_rloo_without_value_head_learns_a_toy_reward(tiny_lm_dir, word_dataset):
 
     model.learn(8 * 8 * 25, callback=Record())
     assert rewards[-1] > rewards[0] + 0.5, rewards
+
+
+def test_group_rollout_prefills_each_prompt_once_and_log_probs_hold(tiny_lm_dir, word_dataset):
+    """k rows on one prompt: one prefill row per group; stored log-probs = recomputed ones."""
+    model = group_ppo(tiny_lm_dir, word_dataset, "rloo", k=4, n_envs=8, eos=[*range(30)])
+    buffer = rollout(model)  # two rounds of 4 steps: 2 groups x 2 rounds
+    assert model.policy.rollout_cache.prefill_rows == 2 * 2
+    for batch in buffer.get(64):
+        with th.no_grad():
+            _, log_probs, _ = model.policy.evaluate_actions(
+                batch.observations, batch.actions.long().flatten()
+            )
+        th.testing.assert_close(log_probs, batch.old_log_prob, atol=1e-4, rtol=1e-4)
+
+
+def test_kl_penalty_with_groups_is_zero_on_idle_steps(tiny_lm_dir, word_dataset):
+    from textgym.kl import add_kl_penalty
+
+    model = group_ppo(tiny_lm_dir, word_dataset, "rloo", k=4, n_envs=8, eos=[*range(30)])
+    penalty = add_kl_penalty(model, kl_coef=0.1, reference=tiny_lm_dir)
+    buffer = rollout(model)
+    assert buffer.idle.any()
+    assert (penalty.last.kl[buffer.idle] == 0).all() and (buffer.rewards[buffer.idle] == 0).all()
+    assert np.abs(penalty.last.kl[~buffer.idle]).max() < 1e-4  # same weights: KL 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch as th
@@ -10,7 +12,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from test_policy import make_env, make_ppo
 
 from textgym import ConfigError
-from textgym.kl import add_kl_penalty
+from textgym.kl import INITIAL_BETA, add_kl_penalty
 from textgym.policies import EpisodeRolloutBuffer
 from textgym.policies.kl_controller import KLController
 
@@ -214,3 +216,46 @@ def test_bfloat16_reference(tiny_lm_dir, word_dataset):
     assert next(penalty.reference.parameters()).dtype == th.bfloat16
     collect(model)
     assert 0 < np.abs(penalty.last.kl).max() < 0.1  # bf16 rounding only
+
+
+BAD_KL = [
+    ({"kl_coef": -1.0}, r"kl_coef=-1.0 \(--kl-coef\) must be a finite number >= 0"),
+    ({"kl_coef": float("inf")}, r"kl_coef=inf \(--kl-coef\) must be a finite number >= 0"),
+    ({"kl_coef": float("nan")}, r"kl_coef=nan \(--kl-coef\) must be a finite number >= 0"),
+    ({"target_kl": 0.0}, r"target_kl=0.0 \(--target-kl\) must be a finite number > 0"),
+    ({"target_kl": float("nan")}, r"target_kl=nan \(--target-kl\) must be a finite number > 0"),
+    ({"kl_coef": 0.0, "target_kl": 3.0}, "from 0 it stays 0"),
+]
+
+
+def test_bad_kl_settings_are_one_clear_error_in_api_and_cli(
+    tiny_lm_dir, word_dataset, tmp_path, capsys
+):
+    from textgym.cli import main
+    from textgym.training import TrainConfig
+
+    model = kl_ppo(tiny_lm_dir, word_dataset)
+    for settings, message in BAD_KL:
+        with pytest.raises(ConfigError, match=message):
+            add_kl_penalty(model, **settings)
+        with pytest.raises(ConfigError, match=message):
+            TrainConfig(model=tiny_lm_dir, **settings)
+        flags = [f"--{k.replace('_', '-')}={v}" for k, v in settings.items()]
+        assert main(["train", "--model", tiny_lm_dir, "--out", str(tmp_path / "o"), *flags]) == 2
+        assert re.search(message, capsys.readouterr().err)
+    assert model.rollout_buffer.reward_shaping is None  # nothing was added
+    assert not (tmp_path / "o").exists()  # the CLI failed before writing anything
+
+
+def test_target_kl_without_kl_coef_starts_the_adaptive_beta_at_0_1(tiny_lm_dir, word_dataset):
+    from textgym.training import TrainConfig, build_ppo
+
+    model = kl_ppo(tiny_lm_dir, word_dataset)
+    add_kl_penalty(model, target_kl=6.0, horizon=50)
+    controller = model.policy.kl_controller
+    assert (float(controller.beta), float(controller.target)) == (INITIAL_BETA, 6.0) == (0.1, 6.0)
+    config = TrainConfig(
+        model=tiny_lm_dir, n_envs=2, n_steps=4, batch_size=8, target_kl=6.0, device="cpu"
+    )
+    built = build_ppo(config).policy.kl_controller
+    assert (float(built.beta), float(built.target)) == (0.1, 6.0)

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from textgym import reward_validity
 from textgym.cli import main
-from textgym.errors import ConfigError, DatasetError
+from textgym.errors import ConfigError, DatasetError, UnknownNameError
 from textgym.reward_validity import (
     correlate,
     kendall_spearman,
@@ -138,3 +139,47 @@ def test_errors_name_the_problem(judgments, tmp_path):
     with pytest.raises(DatasetError, match="empty"):
         load_judgments(write_judgments(tmp_path / "empty.jsonl", []))
     assert main(["validate-rewards", "--judgments", str(tmp_path / "nope.jsonl")]) == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("summary", None, "summary is None, not a string"),
+        ("source", 3, "source is 3, not a string"),
+        ("reference", None, "reference None must be a string or a non-empty list"),
+        ("doc_id", None, "doc_id is None; use a string or integer"),
+    ],
+)
+def test_null_text_is_an_error_naming_the_line(tmp_path, field, value, message):
+    row = {"doc_id": "a", "system": "x", "source": "s", "summary": "t", "reference": "r", "h": 1}
+    path = write_judgments(tmp_path / "null.jsonl", [row, {**row, "system": "y", field: value}])
+    with pytest.raises(DatasetError, match=r"null\.jsonl:2: " + message):
+        load_judgments(path)
+
+
+def test_non_numeric_scores_skip_their_lines_for_that_column_only(judgments, tmp_path):
+    rows = [json.loads(line) for line in judgments.read_text().splitlines()]
+    rows[5]["good"] = "n/a"
+    del rows[9]["good"]
+    path = write_judgments(tmp_path / "gaps.jsonl", rows)
+    with pytest.warns(UserWarning, match="'good': 2 of 20 lines have no numeric score"):
+        data = load_judgments(path)
+    assert list(data.human) == ["good", "bad", "noise", "flat_doc0"]
+    assert np.isnan(data.human["good"]).sum() == 2 and not np.isnan(data.human["bad"]).any()
+    out = tmp_path / "report"
+    with pytest.warns(UserWarning, match="left out of 'good'"):
+        result = validate_rewards(path, ["rouge1"], ["good", "bad"], bootstrap=0, out=out)
+    assert result.skipped_scores == {"good": 2}
+    assert json.loads((out / "validity.json").read_text())["skipped_scores"] == {"good": 2}
+    assert result.get("rouge1", "good", "system").kendall == pytest.approx(1.0)
+    assert result.get("rouge1", "good", "summary").n == 5  # docs 1 and 2 keep 3 systems
+    assert result.get("rouge1", "bad", "summary").kendall == pytest.approx(-1.0)
+
+
+def test_out_that_is_a_file_fails_before_scoring(judgments, tmp_path, monkeypatch):
+    monkeypatch.setattr(reward_validity, "score_summaries", None)  # scoring would crash
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(ConfigError, match="is an existing file, not a folder"):
+        validate_rewards(judgments, ["rouge1"], bootstrap=0, out=tmp_path / "file")
+    with pytest.raises(UnknownNameError, match="Did you mean 'rougeL'"):
+        validate_rewards(judgments, ["rouge1", "rougel"], bootstrap=0)

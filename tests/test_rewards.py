@@ -6,12 +6,13 @@ import math
 import pickle
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from textgym.errors import ConfigError, RewardError, UnknownNameError
+from textgym.errors import ConfigError, RewardError, TextGymError, UnknownNameError
 from textgym.rewards import (
     Bleu,
     CallableReward,
@@ -91,6 +92,96 @@ def test_rouge_unknown_variant_suggests():
         Rouge("rougel")
 
 
+ROUGE_VARIANTS = ["rouge1", "rouge2", "rougeL", "rougeLsum"]
+NON_LATIN = [
+    "Привет, мир! Как у тебя дела сегодня?",
+    "我们今天下午去公园散步。",
+    "مرحبا بالعالم، كيف حالك اليوم؟",
+    "שלום עולם, מה שלומך היום?",
+    "🎉🔥 👍🏽 👨‍👩‍👧",
+    "हिन्दी एक भाषा है।",
+    "今日は東京へ行きます。",
+    "ภาษาไทยเขียนติดกัน",
+]
+
+
+@pytest.mark.parametrize("variant", ROUGE_VARIANTS)
+def test_rouge_exact_copy_of_non_latin_text_scores_one(variant):
+    out = run(Rouge(variant), NON_LATIN, [[text] for text in NON_LATIN])
+    np.testing.assert_allclose(out, 1.0)
+
+
+def test_rouge_non_latin_partial_overlap_is_between_zero_and_one():
+    # Chinese is split into characters: 4 of the generation's 4 characters are in the
+    # 6-character reference -> P = 1, R = 4/6, F = 0.8
+    assert run(Rouge("rouge1"), ["今天下午"], [["我们今天下午"]])[0] == pytest.approx(0.8)
+    # Russian words: "мир" is shared, "привет" is not -> P = R = 1/2
+    assert run(Rouge("rouge1"), ["привет мир"], [["пока мир"]])[0] == pytest.approx(0.5)
+
+
+ENGLISH = [
+    ("The cats were running quickly, weren't they?", "A cat runs quickly; they weren't."),
+    ("snake_case and CamelCase: 3.14 in 2024-05!", "camelcase snake case 314 2024 05"),
+    ("Line one.\nLine two is longer here.", "line two is here\nline one"),
+    ("Generously generalized organizations", "generous general organization"),
+    ("e-mail me @ 10am (ok?)", "Email me at 10 a.m."),
+]
+
+
+@pytest.mark.parametrize("variant", ROUGE_VARIANTS)
+def test_rouge_english_scores_match_rouge_score_default_tokenizer(variant):
+    from rouge_score import rouge_scorer
+
+    default = rouge_scorer.RougeScorer([variant], use_stemmer=True)
+    expected = [default.score(ref, gen)[variant].fmeasure for gen, ref in ENGLISH]
+    out = run(Rouge(variant), [gen for gen, _ in ENGLISH], [[ref] for _, ref in ENGLISH])
+    np.testing.assert_array_equal(out, expected)
+    assert any(0 < value < 1 for value in expected)  # the cases are not trivial
+
+
+def test_rouge_tokenizer_tokens():
+    from textgym.rewards.rouge_tokenizer import RougeTokenizer
+
+    tokens = RougeTokenizer(use_stemmer=True).tokenize
+    assert tokens("Running CATS, don't_stop!") == ["run", "cat", "don", "t", "stop"]
+    assert tokens("Привет, Мир") == ["привет", "мир"]
+    assert tokens("我们a公园") == ["我", "们", "a", "公", "园"]
+    assert tokens("हिन्दी") == ["हिन्दी"]  # combining vowel signs stay in the word
+
+
+def test_rougel_caps_tokens_and_warns_once():
+    ref = " ".join(f"w{i}" for i in range(10))
+    gen = " ".join(f"w{i}" for i in range(5)) + " x y z"
+    reward = Rouge("rougeL", max_tokens=5)
+    with pytest.warns(UserWarning, match=r"first 5 tokens.*max_tokens=N"):
+        out = run(reward, [gen], [[ref]])
+    assert out[0] == pytest.approx(1.0)  # both cut to "w0 ... w4"
+    assert run(Rouge("rougeL", max_tokens=None), [gen], [[ref]])[0] == pytest.approx(2 * 5 / 18)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run(reward, [gen], [[ref]])  # one warning per reward, not one per call
+
+
+def test_rougelsum_cap_keeps_sentences_and_short_texts_are_untouched():
+    reward = Rouge("rougeLsum", max_tokens=4)
+    with pytest.warns(UserWarning, match="rougeLsum"):
+        out = run(reward, ["c d\na b"], [["a b\nc d\ne f g"]])
+    # the reference is cut to "a b\nc d": each line matches one of the generation's lines
+    # (without the line break it would be one sentence: LCS 2 of 4 -> 0.5)
+    assert out[0] == pytest.approx(1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run(Rouge("rougeL", max_tokens=4), [CAT], [[CAT]])[0] == 1.0
+        assert run(Rouge("rouge1", max_tokens=1), [CAT_MAT], [[CAT_MAT]])[0] == 1.0
+
+
+def test_rouge_default_cap_and_bad_caps():
+    assert Rouge("rougeL").max_tokens == 2048 == make_reward("rougeLsum").max_tokens
+    for bad in (0, -1, 2.5, True, "10"):
+        with pytest.raises(ConfigError, match="max_tokens"):
+            Rouge("rougeL", max_tokens=bad)
+
+
 # --- sacrebleu -----------------------------------------------------------------------------
 
 
@@ -121,6 +212,21 @@ def test_bleu_multi_reference_beats_single():
     single = run(Bleu(), [CAT_MAT], [["the cat sat on a rug"]])[0]
     multi = run(Bleu(), [CAT_MAT], [["the cat sat on a rug", "a dog sat on the mat"]])[0]
     assert multi > single
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (lambda: Bleu(smooth_method="bogus"), "Known: add-k, exp, floor, none"),
+        (lambda: Bleu(tokenize="13A"), "Did you mean '13a'"),
+        (lambda: Chrf(beta="2"), "beta='2' must be an integer"),
+        (lambda: Chrf(char_order=-1), "char_order=-1"),
+        (lambda: Chrf(char_order=0, word_order=0), "count no n-grams"),
+    ],
+)
+def test_sacrebleu_bad_settings_are_textgym_errors(make, fragment):
+    with pytest.raises(TextGymError, match=fragment):
+        run(make(), [CAT], [[CAT]])
 
 
 def test_chrf_plus_plus_name():
@@ -292,6 +398,23 @@ def test_empty_generation_scores_zero(name):
     np.testing.assert_array_equal(total, [0.0, 0.0])
 
 
+@pytest.mark.parametrize("name", [*BUILT_INS, "evaluate"])
+def test_lone_surrogates_are_scored(name, offline):
+    reward = make_reward(f"evaluate:{FIXTURE_METRIC}" if name == "evaluate" else name)
+    text = "the cat \ud800 sat on the mat"
+    out = run(reward, [text, "the cat sat \udcff"], [[text], [CAT]])
+    assert out.shape == (2,) and np.all(np.isfinite(out)) and out[1] > 0
+    assert out[0] == pytest.approx(1.0)  # an exact copy
+
+
+def test_clean_text_replaces_only_lone_surrogates():
+    from textgym.rewards._batch import clean_text
+
+    assert clean_text("a\ud800b") == "a\ufffdb"
+    assert clean_text("\ud83d\ude00") == "\U0001f600"  # a split pair becomes its character
+    assert clean_text("plain é 中 🎉") == "plain é 中 🎉"
+
+
 @pytest.mark.parametrize("name", BUILT_INS)
 def test_bad_references_are_rejected(name):
     reward = make_reward(name)
@@ -301,6 +424,17 @@ def test_bad_references_are_rejected(name):
         reward([CAT], [[]], ["s"])
     with pytest.raises(ValueError, match="one reference list"):
         reward([CAT, CAT], [[CAT]], ["s", "s"])
+
+
+@pytest.mark.parametrize("name", BUILT_INS)
+def test_bad_inputs_raise_textgym_errors_that_stay_value_errors(name):
+    reward = make_reward(name)
+    for refs, sources in (([CAT_MAT], ["s"]), ([[]], ["s"]), ([[CAT]], ["s", "s"])):
+        with pytest.raises(RewardError) as info:
+            reward([CAT], refs, sources)
+        assert isinstance(info.value, TextGymError) and isinstance(info.value, ValueError)
+    with pytest.raises(RewardError, match="one reference list and one source"):
+        score(reward, [CAT, CAT], [[CAT]], ["s", "s"])
 
 
 @pytest.mark.parametrize("spec", [*BUILT_INS, {"rougeL": 0.7, "chrf": 0.3}, word_count], ids=str)

@@ -109,6 +109,26 @@ def test_embedding_pickles_without_the_model(minilm):
     np.testing.assert_allclose(run(clone, gens, refs), before, atol=1e-7)
 
 
+def test_embedding_scores_lone_surrogates(minilm):
+    out = run(minilm, ["A cat \ud800 sits on the mat.", KITTEN], [[CAT], ["\udcff" + KITTEN]])
+    assert np.all(out > 0.5)
+    same = run(minilm, ["a \ud800 b"], [["a \ufffd b"]])[0]
+    assert same == pytest.approx(1.0, abs=1e-6)  # read as U+FFFD
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", "cpu:0:1"])
+def test_embedding_rejects_a_device_that_is_not_a_torch_device(device):
+    with pytest.raises(ConfigError, match=f"device={device!r} is not a torch device.*'cpu'"):
+        EmbeddingSimilarity(device=device)
+
+
+def test_cpu_and_auto_devices_are_accepted(monkeypatch):
+    assert EmbeddingSimilarity(device="cpu").device == "cpu"
+    assert EmbeddingSimilarity(device="auto").device is None  # picked when the encoder loads
+    monkeypatch.setattr(th.cuda, "is_available", lambda: False)
+    assert run(EmbeddingSimilarity(device="auto"), [CAT], [[CAT]])[0] == pytest.approx(1.0)
+
+
 def test_embedding_registered_and_missing_package_error(monkeypatch):
     assert {"embedding", "none"} <= set(list_rewards())
     reward = make_reward("embedding")
@@ -233,6 +253,41 @@ def test_reward_model_errors():
         run(RewardModel(model, tokenizer=tokenizer), ["a"], [["a"]])
     with pytest.raises(ConfigError, match="names no model"):
         make_reward("rm:")
+
+
+def make_rm(device):
+    tokenizer = make_word_tokenizer()
+    return RewardModel(make_tiny_classifier("llama", len(tokenizer)), tokenizer, device=device)
+
+
+@pytest.mark.parametrize("reward", [EmbeddingSimilarity, make_rm], ids=["embedding", "rm"])
+def test_a_missing_gpu_is_a_config_error(reward, monkeypatch):
+    monkeypatch.setattr(th.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(th.cuda, "device_count", lambda: 0)
+    with pytest.raises(ConfigError, match=r"device='cuda' is not available.*device='cpu'"):
+        reward(device="cuda")
+    monkeypatch.setattr(th.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(th.cuda, "device_count", lambda: 1)
+    with pytest.raises(ConfigError, match=r"'cuda:3' is not available: this process sees 1 cuda"):
+        reward(device="cuda:3")
+    assert reward(device="cuda:0").device == "cuda:0"
+
+
+@pytest.mark.parametrize("path", ["/surely/missing/rm", "./missing_rm", "~/surely_missing_rm"])
+def test_missing_reward_model_folder_is_named(path):
+    with pytest.raises(ConfigError) as info:
+        make_reward(f"rm:{path}")
+    message = str(info.value)
+    assert f"folder {path!r} does not exist" in message and "textgym train-rm" in message
+    assert "Repo id" not in message
+
+
+def test_reward_model_scores_lone_surrogates(rm_dir):
+    reward = RewardModel(rm_dir, device="cpu")
+    out = run(
+        reward, ["cat \ud800 sat", "cat \ufffd sat"], [["x"], ["x"]], ["the \udcff", "the \ufffd"]
+    )
+    assert np.all(np.isfinite(out)) and out[0] == pytest.approx(out[1])
 
 
 # --- zero reward and the VecEnv wrapper ----------------------------------------------------

@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from stable_baselines3 import PPO
 from transformers import AutoModelForCausalLM
 
+from textgym import atomic, training
 from textgym.cli import main
+from textgym.errors import ConfigError, UnknownNameError
+from textgym.evaluation import evaluate_lm
+from textgym.training import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def strict_json(text: str):
+    """``json.loads`` that refuses NaN and Infinity (which are not JSON)."""
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not valid JSON")
+
+    return json.loads(text, parse_constant=refuse)
 
 
 def test_train_command_writes_every_output(tiny_lm_dir, tmp_path, capsys):
@@ -31,7 +46,7 @@ def test_train_command_writes_every_output(tiny_lm_dir, tmp_path, capsys):
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "rougeL" in printed and "trained" in printed
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = strict_json((out / "metrics.json").read_text())
     assert set(metrics["after"]["metrics"]) == {
         "rouge1",
         "rouge2",
@@ -86,3 +101,86 @@ def test_reward_model_example_runs(tiny_lm_dir, word_tokenizer, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "reward-model score" in result.stdout
+
+
+BAD_SETTINGS = [
+    ({"n_envs": 0}, r"n_envs=0 \(--n-envs\) must be an integer >= 1"),
+    ({"n_steps": 0}, r"n_steps=0 \(--n-steps\) must be an integer >= 1"),
+    ({"batch_size": 0}, r"batch_size=0 \(--batch-size\) must be an integer >= 1"),
+    ({"batch_size": 1}, r"batch_size=1 \(--batch-size\) must be at least 2"),
+    ({"n_envs": 1, "n_steps": 1}, "PPO needs at least 2"),
+    ({"timesteps": 0}, r"timesteps=0 \(--timesteps\) must be an integer >= 1"),
+    ({"eval_examples": 0}, r"eval_examples=0 \(--eval-examples\) must be an integer >= 1"),
+    ({"eval_examples": -1}, r"eval_examples=-1 \(--eval-examples\) must be an integer >= 1"),
+    ({"max_new_tokens": True}, r"max_new_tokens=True \(--max-new-tokens\) must be an integer"),
+    ({"max_prompt_tokens": 0}, r"max_prompt_tokens=0 \(--max-prompt-tokens\)"),
+    ({"seed": -1}, r"seed=-1 \(--seed\) must be an integer >= 0"),
+    ({"top_k": -2}, r"top_k=-2 \(--top-k\) must be an integer >= 0"),
+    ({"gamma": 1.5}, r"gamma=1.5 \(--gamma\) must be a number in \[0, 1\]"),
+    ({"learning_rate": float("nan")}, r"learning_rate=nan \(--learning-rate\) must be a finite"),
+    ({"temperature": float("inf")}, r"temperature=inf \(--temperature\) must be a finite"),
+    ({"device": "nope"}, r"device='nope' \(--device\) is not a torch device"),
+]
+
+
+@pytest.mark.parametrize(("settings", "message"), BAD_SETTINGS)
+def test_bad_settings_are_clear_errors_in_the_api_and_the_cli(settings, message, tmp_path, capsys):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**settings)
+    config = TrainConfig()
+    for name, value in settings.items():
+        setattr(config, name, value)  # changed after construction: train() checks again
+    with pytest.raises(ConfigError, match=message):
+        train(config)
+    if all(type(v) is int or isinstance(v, str) for v in settings.values()):
+        flags = [f"--{k.replace('_', '-')}={v}" for k, v in settings.items()]
+        assert main(["train", "--out", str(tmp_path / "out"), *flags]) == 2
+        assert re.search(message, capsys.readouterr().err)
+        assert not (tmp_path / "out").exists()
+
+
+def test_evaluate_lm_refuses_a_count_that_is_not_positive():
+    for n in (0, -1, True):
+        with pytest.raises(ConfigError, match=f"n_examples={n!r} must be an integer >= 1"):
+            evaluate_lm(None, None, n)
+
+
+def test_unknown_env_id_suggests_the_textgym_envs(capsys):
+    assert main(["train", "--env", "TextSumarize-v0"]) == 2
+    assert "Did you mean 'TextSummarize-v0'" in capsys.readouterr().err
+    with pytest.raises(UnknownNameError, match="Known: TextDialogue-v0, TextSummarize-v0") as err:
+        TrainConfig(env_id="Nope-v0")
+    assert "Hopper" not in str(err.value)
+    with pytest.raises(ConfigError, match="'CartPole-v1' is not a textgym text env"):
+        TrainConfig(env_id="CartPole-v1")
+
+
+def test_bad_out_fails_before_training(tiny_lm_dir, tmp_path, monkeypatch, capsys):
+    def no_training(config):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(training, "build_ppo", no_training)
+    (tmp_path / "file").write_text("mine")
+    cases = {
+        str(tmp_path / "file"): "is an existing file, not a folder",
+        str(tmp_path / "file" / "sub"): "cannot be created or written into",
+    }
+    for out, message in cases.items():
+        assert main(["train", "--model", tiny_lm_dir, "--out", out]) == 2
+        assert message in capsys.readouterr().err
+    monkeypatch.setattr(atomic.tempfile, "TemporaryFile", deny)
+    assert main(["train", "--model", tiny_lm_dir, "--out", str(tmp_path / "ro")]) == 2
+    assert "cannot be created or written into (Permission denied)" in capsys.readouterr().err
+    assert (tmp_path / "file").read_text() == "mine"
+
+
+def deny(*args, **kwargs):
+    raise PermissionError(13, "Permission denied")
+
+
+def test_json_outputs_are_strict_json(tmp_path):
+    path = atomic.write_json_atomic(
+        tmp_path / "m.json", {"a": float("nan"), "b": [float("inf"), 1.5], "c": tmp_path}
+    )
+    data = strict_json(path.read_text())
+    assert data == {"a": None, "b": [None, 1.5], "c": str(tmp_path)}

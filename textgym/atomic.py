@@ -10,6 +10,7 @@ anything else (a user's notes, another tool's output) or the current directory.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -53,6 +54,44 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) ->
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` atomically."""
     return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: object) -> Path:
+    """Write ``data`` to ``path`` atomically as strict JSON.
+
+    NaN and ±inf (which ``json`` would write as the invalid ``NaN``/``Infinity``) become
+    null; objects JSON lacks (paths, ...) become their ``str``.
+    """
+    text = json.dumps(_finite_or_none(data), indent=1, default=str, allow_nan=False)
+    return write_text_atomic(path, text + "\n")
+
+
+def check_output_folder(path: str | os.PathLike[str], option: str = "out") -> None:
+    """Create the folder ``path`` if needed and check a file can be written into it.
+
+    Call it before a long job, so a bad output folder fails at the start, not at the end.
+
+    Args:
+        path: The output folder.
+        option: How the user named it (e.g. ``"--out"``), for the error message.
+
+    Raises:
+        ConfigError: ``path`` is an existing file, or cannot be created or written into.
+    """
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(
+            f"{option} {str(folder)!r} is an existing file, not a folder; give a folder path "
+            "(it is created if missing)."
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"{option} {str(folder)!r} cannot be created or written into ({exc.strerror or exc}); "
+            "choose a folder you can write to."
+        ) from exc
 
 
 def temp_prefix(name: str) -> str:
@@ -122,3 +161,14 @@ def _write_marker(folder: Path) -> None:
         "entries": sorted(_entries(folder)),
     }
     (folder / MARKER).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+
+
+def _finite_or_none(value: object) -> object:
+    """``value`` with every NaN or infinite float (in dicts, lists, tuples) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value

@@ -26,7 +26,7 @@ class DatasetError(TextGymError, ValueError):
 
 
 class RewardError(TextGymError, ValueError):
-    """A reward function returned something the caller cannot use."""
+    """A reward got inputs it cannot score, or returned something the caller cannot use."""
 
 
 class EnvStateError(TextGymError, RuntimeError):

@@ -9,6 +9,7 @@ import numpy as np
 import torch as th
 
 from textgym.env import TextGenEnv
+from textgym.errors import ConfigError
 from textgym.rewards import make_reward, score
 
 EVAL_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "chrf")
@@ -79,7 +80,25 @@ def evaluate_lm(
     metrics: Sequence[str] = EVAL_METRICS,
     greedy: bool = True,
 ) -> EvalResult:
-    """Generate for the first ``n_examples`` of ``env``'s data and score every metric."""
+    """Generate for the first ``n_examples`` of ``env``'s data and score every metric.
+
+    Args:
+        lm: The causal LM to generate with.
+        env: Its prompts, limits and examples are used.
+        n_examples: How many examples (an int >= 1; more than the data has means all);
+            None: all.
+        metrics: Reward names to score with.
+        greedy: Greedy decoding (else sampling).
+
+    Raises:
+        ConfigError: ``n_examples`` is not None nor an int >= 1.
+    """
+    if n_examples is not None and (
+        isinstance(n_examples, bool)
+        or not isinstance(n_examples, (int, np.integer))
+        or n_examples < 1
+    ):
+        raise ConfigError(f"n_examples={n_examples!r} must be an integer >= 1, or None for all.")
     rewards = {name: make_reward(name) for name in metrics}
     indices = list(range(min(n_examples or len(env.examples), len(env.examples))))
     texts, lengths = generate_texts(lm, env, indices, greedy=greedy)

@@ -19,6 +19,8 @@ Use it in one line after building PPO: ``add_kl_penalty(model, kl_coef=0.05)``.
 from __future__ import annotations
 
 import copy
+import math
+import numbers
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -34,6 +36,9 @@ from textgym.policies.lm_loading import resolve_dtype
 from textgym.policies.sampling import SamplingConfig, process_logits
 from textgym.policies.sequences import append_actions, left_align
 from textgym.policies.teacher_forcing import head_logits, hidden_at
+
+# The initial β of an adaptive KL penalty when none is given (Ziegler et al. 2019 use 0.1).
+INITIAL_BETA = 0.1
 
 
 def frozen_reference(
@@ -122,16 +127,25 @@ class KLPenalty:
 
     @th.no_grad()
     def token_kl(self, buffer: EpisodeRolloutBuffer) -> np.ndarray:
-        """``log π(a|s) − log π_ref(a|s)`` for every step of a filled, unflattened buffer."""
+        """``log π(a|s) − log π_ref(a|s)`` for every step of a filled, unflattened buffer.
+
+        Idle steps (padding after EOS, ``buffer.idle``) are no decisions: their KL is 0 and
+        the reference does not run on them.
+        """
         device = self.policy.device
+        active = th.as_tensor(~buffer.idle.reshape(-1), device=device)
         ids, mask = (
-            th.as_tensor(buffer.observations[key], device=device).flatten(0, 1)
+            th.as_tensor(buffer.observations[key], device=device).flatten(0, 1)[active]
             for key in ("input_ids", "attention_mask")
         )
         seqs, lengths = left_align(ids, mask)
-        actions = th.as_tensor(buffer.actions, device=device).long().flatten()
+        actions = th.as_tensor(buffer.actions, device=device).long().flatten()[active]
         ref = self.reference_log_probs(append_actions(seqs, lengths, actions), lengths, actions)
-        return buffer.log_probs - ref.double().cpu().numpy().reshape(buffer.log_probs.shape)
+        kl = np.zeros(buffer.log_probs.size)
+        kl[active.cpu().numpy()] = buffer.log_probs.reshape(-1)[active.cpu().numpy()] - (
+            ref.double().cpu().numpy()
+        )
+        return kl.reshape(buffer.log_probs.shape)
 
     def reference_log_probs(
         self, seqs: th.Tensor, lengths: th.Tensor, actions: th.Tensor
@@ -181,12 +195,20 @@ def add_kl_penalty(
     Args:
         model: An SB3 PPO with :class:`~textgym.policies.LMPolicy` and
             ``rollout_buffer_class=EpisodeRolloutBuffer``.
-        kl_coef: Initial β. None keeps the policy's current settings (e.g. after ``PPO.load``).
-        target_kl: Target KL per episode (nats) for the adaptive β; None: fixed β.
+        kl_coef: Initial β (a finite number >= 0). None keeps the policy's current β (e.g.
+            after ``PPO.load``); with ``target_kl`` on a policy whose β is still 0, the
+            adaptive β starts at :data:`INITIAL_BETA` (0.1).
+        target_kl: Target KL per episode (nats, > 0) for the adaptive β; None: fixed β.
+            With both None, every setting of the policy's controller is kept.
         horizon: Episodes over which the adaptive β responds (Ziegler et al. use 10,000).
         reference: Reference model (default: the model the policy was built from).
         reference_dtype: Weight dtype of the reference (default: the policy's).
+
+    Raises:
+        ConfigError: a KL setting is invalid (see :func:`check_kl_settings`), the model
+            lacks the episode rollout buffer, or it already has a KL penalty.
     """
+    check_kl_settings(kl_coef, target_kl, horizon)
     buffer = getattr(model, "rollout_buffer", None)
     if not isinstance(buffer, EpisodeRolloutBuffer):
         raise ConfigError(
@@ -199,8 +221,54 @@ def add_kl_penalty(
             "This model already has a KL penalty; add it once (set "
             "model.rollout_buffer.reward_shaping = None to remove it)."
         )
-    if kl_coef is not None:
-        model.policy.kl_controller.configure(kl_coef, target_kl, horizon)
+    controller = model.policy.kl_controller
+    if kl_coef is not None or target_kl is not None:
+        beta = (float(controller.beta) or INITIAL_BETA) if kl_coef is None else kl_coef
+        controller.configure(beta, target_kl, horizon)
     penalty = KLPenalty(model.policy, reference, model, reference_dtype)
     buffer.reward_shaping = penalty
     return penalty
+
+
+def check_kl_settings(kl_coef: float | None, target_kl: float | None, horizon: float) -> None:
+    """Raise unless the KL settings are usable; the message names the bad value and the fix.
+
+    ``kl_coef`` (the initial β) must be a finite number >= 0, or None; ``target_kl`` a finite
+    number > 0, or None (fixed β); ``horizon`` a finite number > 0. An adaptive β scales
+    itself, so it cannot start at ``kl_coef=0``. :func:`add_kl_penalty` and
+    :class:`~textgym.training.TrainConfig` (so ``textgym train``) share these checks.
+
+    Raises:
+        ConfigError: a setting is negative, zero where it must not be, infinite, NaN or
+            not a number.
+    """
+    if kl_coef is not None and not (_finite(kl_coef) and kl_coef >= 0):
+        raise ConfigError(
+            f"kl_coef={kl_coef!r} (--kl-coef) must be a finite number >= 0: the β of the KL "
+            "penalty (0: no penalty)."
+        )
+    if target_kl is not None and not (_finite(target_kl) and target_kl > 0):
+        raise ConfigError(
+            f"target_kl={target_kl!r} (--target-kl) must be a finite number > 0: the KL per "
+            "episode (nats) the adaptive β aims for. Leave it unset for a fixed β."
+        )
+    if target_kl is not None and kl_coef == 0:
+        raise ConfigError(
+            f"kl_coef=0 with target_kl={target_kl!r}: an adaptive β scales itself, so from 0 "
+            f"it stays 0. Give an initial kl_coef > 0 (--kl-coef), or leave it unset to start "
+            f"at {INITIAL_BETA}."
+        )
+    if not (_finite(horizon) and horizon > 0):
+        raise ConfigError(
+            f"horizon={horizon!r} (kl_horizon) must be a finite number > 0: the episodes over "
+            "which the adaptive β responds, e.g. 10000."
+        )
+
+
+def _finite(value: object) -> bool:
+    """Whether ``value`` is a real number (not a bool) that is neither infinite nor NaN."""
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )

@@ -3,6 +3,10 @@
 Input is a JSONL file of human-judged summaries, one line per (document, system):
 ``doc_id``, ``system``, ``source``, ``summary``, ``reference`` (a string or a list of strings)
 and one or more numeric human score columns (e.g. ``litepyramid_recall``, ``relevance``).
+``summary`` and ``source`` must be strings (a null summary is an error naming the line, not
+the text "None"). A human score that is not a finite number (``"n/a"``, null, missing) leaves
+that line out of that column's correlations only; a warning and
+:attr:`ValidityResult.skipped_scores` say how many lines each column lost.
 Each reward scores every summary; its scores are then correlated with each human column at
 two levels, as in the summarisation-evaluation literature (e.g. Bhandari et al. 2020,
 Deutsch et al. 2021):
@@ -29,6 +33,7 @@ import json
 import math
 import numbers
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from textgym.atomic import write_atomic, write_text_atomic
+from textgym.atomic import check_output_folder, write_atomic, write_text_atomic
 from textgym.errors import ConfigError, DatasetError, did_you_mean
 
 KNOWN_FIELDS = ("id", "doc_id", "system", "source", "summary", "reference", "references")
@@ -101,7 +106,11 @@ class Correlation:
 
 @dataclass
 class ValidityResult:
-    """Every correlation, plus what produced them and where the files went."""
+    """Every correlation, plus what produced them and where the files went.
+
+    ``skipped_scores`` maps each human column used to the number of lines left out of its
+    correlations because their score there is not a number (columns with none are absent).
+    """
 
     correlations: list[Correlation]
     rewards: list[str]
@@ -112,6 +121,7 @@ class ValidityResult:
     bootstrap: int
     seed: int
     judgments: str = ""
+    skipped_scores: dict[str, int] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
 
     def get(self, reward: str, human: str, level: str) -> Correlation:
@@ -157,21 +167,24 @@ def validate_rewards(
             ``validity_kendall_system.png`` into (see :func:`write_report`).
 
     Raises:
-        ConfigError: no rewards, an unknown reward, or a negative ``bootstrap``.
+        ConfigError: no rewards, an unknown reward, a negative ``bootstrap``, or an ``out``
+            that is a file or cannot be written (all checked before any scoring).
         DatasetError: a malformed judgments file or a missing human column.
     """
     from textgym.rewards import make_reward
 
     if not rewards:
         raise ConfigError("Pass at least one reward, e.g. rewards=['rouge1', 'rougeL'].")
-    if not isinstance(bootstrap, int) or bootstrap < 0:
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
         raise ConfigError(f"bootstrap={bootstrap!r} must be a non-negative integer, e.g. 1000.")
+    if out is not None:
+        check_output_folder(out, "--out")
+    reward_fns = [(spec, make_reward(spec)) for spec in rewards]  # unknown names fail first
     data = judgments if isinstance(judgments, Judgments) else load_judgments(judgments)
     columns = select_human_columns(data, human_columns)
     samples = _resamples(len(data.doc_ids), bootstrap, seed)
     correlations, names = [], []
-    for spec in rewards:
-        reward = make_reward(spec)
+    for spec, reward in reward_fns:
         names.append(str(getattr(reward, "name", spec)))
         metric = data.grid(score_summaries(reward, data, batch_size))
         for column in columns:
@@ -187,6 +200,7 @@ def validate_rewards(
         bootstrap=bootstrap,
         seed=seed,
         judgments="" if isinstance(judgments, Judgments) else str(judgments),
+        skipped_scores=skipped_scores(data, columns),
     )
     if out is not None:
         write_report(result, out)
@@ -196,12 +210,18 @@ def validate_rewards(
 def load_judgments(path: str | os.PathLike[str]) -> Judgments:
     """Read a judgments JSONL file into :class:`Judgments`.
 
+    Human columns are those (outside :data:`KNOWN_FIELDS`) with a number on at least one
+    line; a line whose score there is not a finite number gets NaN in that column only,
+    and a warning says how many lines each column lost.
+
     Raises:
-        DatasetError: a missing or empty file, a line that is not a JSON object, a missing
-            field, a non-numeric human score, or the same (doc_id, system) twice.
+        DatasetError: a missing, unreadable or empty file, a line that is not a JSON
+            object, a missing field, a summary or source that is not a string (e.g. null),
+            or the same (doc_id, system) twice.
     """
     rows = _read_jsonl(Path(path))
     numeric = _numeric_columns(rows)
+    _warn_skipped(rows, numeric)
     doc_ids = list(dict.fromkeys(str(r["doc_id"]) for r in rows))
     systems = list(dict.fromkeys(str(r["system"]) for r in rows))
     doc_index = {d: i for i, d in enumerate(doc_ids)}
@@ -215,24 +235,31 @@ def load_judgments(path: str | os.PathLike[str]) -> Judgments:
         sources=[str(r["source"]) for r in rows],
         summaries=[str(r["summary"]) for r in rows],
         references=[_references(r["reference"]) for r in rows],
-        human={c: np.array([float(r[c]) for r in rows]) for c in numeric},
+        human={c: np.array([_score(r.get(c)) for r in rows]) for c in numeric},
     )
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
-        raise DatasetError(f"Judgments file {str(path)!r} does not exist; pass a JSONL path.")
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise DatasetError(f"Judgments file {str(path)!r} {what}; pass a JSONL file path.")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DatasetError(
+            f"Judgments file {str(path)!r} is not UTF-8 text ({exc.reason}); save it as UTF-8 "
+            "JSONL."
+        ) from exc
     rows = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}:{number} is not valid JSON ({exc.msg}).") from exc
-            _check_row(row, f"{path}:{number}")
-            rows.append(row)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{path}:{number} is not valid JSON ({exc.msg}).") from exc
+        _check_row(row, f"{path}:{number}")
+        rows.append(row)
     if not rows:
         raise DatasetError(f"Judgments file {str(path)!r} is empty; write one JSON object a line.")
     return rows
@@ -248,12 +275,61 @@ def _check_row(row: Any, where: str) -> None:
             f"{where} lacks the field(s) {', '.join(missing)} (it has {', '.join(row)}); every "
             f"line needs {', '.join(needed)} and numeric human score columns."
         )
+    _check_types(row, where)
+
+
+def _check_types(row: dict[str, Any], where: str) -> None:
+    """Raise unless the known fields of ``row`` hold text (and ids) of the right type."""
+    for name in ("source", "summary"):
+        if not isinstance(row[name], str):
+            raise DatasetError(
+                f"{where}: {name} is {row[name]!r:.60}, not a string; give the {name} text "
+                f"(an empty string for an empty {name}), or drop the line."
+            )
+    for name in ("doc_id", "system"):
+        if isinstance(row[name], bool) or not isinstance(row[name], (str, int)):
+            raise DatasetError(f"{where}: {name} is {row[name]!r:.60}; use a string or integer.")
+    reference = row["reference"]
+    if not isinstance(reference, str) and not (
+        isinstance(reference, list) and reference and all(isinstance(r, str) for r in reference)
+    ):
+        raise DatasetError(
+            f"{where}: reference {reference!r:.60} must be a string or a non-empty list of "
+            "strings (several references)."
+        )
 
 
 def _numeric_columns(rows: list[dict[str, Any]]) -> list[str]:
-    """Columns (outside KNOWN_FIELDS) that hold a number, not a bool, on every line."""
-    candidates = [k for k in rows[0] if k not in KNOWN_FIELDS]
-    return [c for c in candidates if all(_is_number(r.get(c)) for r in rows)]
+    """Columns (outside KNOWN_FIELDS) that hold a finite number, not a bool, on some line."""
+    candidates = dict.fromkeys(k for r in rows for k in r if k not in KNOWN_FIELDS)
+    return [c for c in candidates if any(_is_number(r.get(c)) for r in rows)]
+
+
+def _score(value: Any) -> float:
+    """A human score as a float; NaN (left out) if it is not a finite number."""
+    return float(value) if _is_number(value) else math.nan
+
+
+def _warn_skipped(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Warn, per human column, about the lines whose score is not a number there."""
+    for column in columns:
+        bad = [r for r in rows if not _is_number(r.get(column))]
+        if bad:
+            first = bad[0]
+            value = repr(first[column])[:40] if column in first else "no value"
+            warnings.warn(
+                f"Human column {column!r}: {len(bad)} of {len(rows)} lines have no numeric "
+                f"score (e.g. doc_id={first['doc_id']!r}, system={first['system']!r}: "
+                f"{value}); they are left out of {column!r}'s correlations only (counted in "
+                "skipped_scores).",
+                stacklevel=3,
+            )
+
+
+def skipped_scores(data: Judgments, columns: Sequence[str]) -> dict[str, int]:
+    """Lines per human column whose score is NaN there (left out of that column only)."""
+    counts = {c: int(np.sum(~np.isfinite(data.human[c]))) for c in columns}
+    return {c: n for c, n in counts.items() if n}
 
 
 def _is_number(value: Any) -> bool:
@@ -264,12 +340,9 @@ def _is_number(value: Any) -> bool:
     )
 
 
-def _references(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return list(value)
-    raise DatasetError(f"reference {value!r:.60} must be a string or a non-empty list of strings.")
+def _references(value: str | list[str]) -> list[str]:
+    """A checked reference (see :func:`_check_row`) as a list of strings."""
+    return [value] if isinstance(value, str) else list(value)
 
 
 def _check_unique(cells: np.ndarray, rows: list[dict[str, Any]], path: Any) -> None:
@@ -286,8 +359,8 @@ def select_human_columns(data: Judgments, columns: Sequence[str] | None) -> list
     """``columns`` checked against ``data``, or every numeric human column if None.
 
     Raises:
-        DatasetError: a requested column that is missing or not numeric on every line, or
-            no numeric column at all.
+        DatasetError: a requested column that is missing or has no numeric score on any
+            line, or no numeric column at all.
     """
     available = list(data.human)
     if columns is None:
@@ -300,7 +373,7 @@ def select_human_columns(data: Judgments, columns: Sequence[str] | None) -> list
     for column in columns:
         if column not in data.human:
             raise DatasetError(
-                f"Human column {column!r} is missing or not numeric on every line."
+                f"Human column {column!r} is missing or has no numeric score on any line."
                 f"{did_you_mean(column, available)} Numeric columns: {', '.join(available)}."
             )
     return list(columns)

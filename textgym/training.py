@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -10,19 +11,53 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch as th
+from gymnasium.envs.registration import load_env_creator
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
-from textgym.atomic import check_replaceable, write_atomic, write_text_atomic
+from textgym.atomic import (
+    check_output_folder,
+    check_replaceable,
+    write_atomic,
+    write_json_atomic,
+)
+from textgym.env import TextGenEnv
+from textgym.errors import ConfigError, unknown_name
 from textgym.evaluation import EvalResult, evaluate_lm
-from textgym.kl import add_kl_penalty
+from textgym.kl import add_kl_penalty, check_kl_settings
 from textgym.models import DEFAULT_MODEL, load_tokenizer
+from textgym.policies.sampling import SamplingConfig
+
+# int setting -> (its smallest valid value, what it is); checked by TrainConfig.validate
+INT_SETTINGS = {
+    "timesteps": (1, "the env steps (tokens) to train for"),
+    "n_envs": (1, "the envs stepped in parallel"),
+    "n_steps": (1, "the steps each env takes per rollout"),
+    "batch_size": (1, "the transitions per PPO minibatch"),
+    "n_epochs": (1, "the passes of PPO over each rollout"),
+    "max_prompt_tokens": (1, "the longest prompt in tokens (unset: the env's default)"),
+    "max_new_tokens": (1, "the longest generation in tokens (unset: the env's default)"),
+    "eval_examples": (1, "the held-out examples evaluated before and after training"),
+    "top_k": (0, "sample among the k most likely tokens (0: all)"),
+    "seed": (0, "PPO's seed; env i gets seed + i"),
+}
+OPTIONAL_SETTINGS = ("max_prompt_tokens", "max_new_tokens")  # None: the env's default
 
 
 @dataclass
 class TrainConfig:
-    """Everything one training run depends on (see ``textgym train --help``)."""
+    """Everything one training run depends on (see ``textgym train --help``).
+
+    The settings are checked on construction and again by :func:`train` (see
+    :meth:`validate`). ``kl_coef`` is the β of the KL penalty: None (the default) or 0 is
+    no penalty; with ``target_kl`` set and ``kl_coef`` None, the adaptive β starts at
+    :data:`~textgym.kl.INITIAL_BETA` (0.1).
+
+    Raises:
+        TextGymError: a setting is unusable (see :meth:`validate`).
+    """
 
     env_id: str = "TextSummarize-v0"
     reward: Any = None
@@ -42,7 +77,7 @@ class TrainConfig:
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
-    kl_coef: float = 0.0
+    kl_coef: float | None = None
     target_kl: float | None = None
     kl_horizon: float = 10_000
     seed: int = 0
@@ -51,6 +86,30 @@ class TrainConfig:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     ppo_kwargs: dict[str, Any] = field(default_factory=dict)
     policy_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise an error naming the first unusable setting, its value and the fix.
+
+        Only the settings themselves are checked here; the env, dataset and reward are
+        checked when :func:`train` builds the env, and ``out`` before training starts.
+
+        Raises:
+            UnknownNameError: ``env_id`` is not registered (the textgym ids are suggested).
+            ConfigError: any other unusable setting.
+        """
+        check_env_id(self.env_id)
+        for name, (minimum, meaning) in INT_SETTINGS.items():
+            value = getattr(self, name)
+            if value is not None or name not in OPTIONAL_SETTINGS:
+                check_int(name, value, minimum, meaning)
+        check_minibatch(self)
+        check_numbers(self)
+        SamplingConfig(self.temperature, self.top_k, self.top_p)
+        check_kl_settings(self.kl_coef, self.target_kl, self.kl_horizon)
+        check_device(self.device)
 
     def make_env_kwargs(self, split: str) -> dict[str, Any]:
         """Keyword arguments for ``gym.make(self.env_id, ...)`` on ``split``."""
@@ -63,6 +122,110 @@ class TrainConfig:
         }
         kwargs.update({k: v for k, v in optional.items() if v is not None})
         return kwargs
+
+
+def flag(name: str) -> str:
+    """The ``textgym train`` option of the :class:`TrainConfig` field ``name``."""
+    return "--env" if name == "env_id" else "--" + name.replace("_", "-")
+
+
+def check_int(name: str, value: Any, minimum: int, meaning: str) -> None:
+    """Raise a :class:`ConfigError` unless ``value`` is an int (not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(
+            f"{name}={value!r} ({flag(name)}) must be an integer >= {minimum}: {meaning}."
+        )
+
+
+def check_env_id(env_id: Any) -> None:
+    """Raise unless ``env_id`` is registered with Gymnasium as a :class:`TextGenEnv`.
+
+    Raises:
+        UnknownNameError: ``env_id`` is not registered; the textgym env ids are suggested.
+        ConfigError: ``env_id`` is registered but is not a textgym text env.
+    """
+    from textgym import ENV_IDS
+
+    if not isinstance(env_id, str) or env_id not in gym.registry:
+        raise unknown_name(
+            "env id",
+            str(env_id),
+            ENV_IDS,
+            "Pass one of these (--env, env_id=), or register your TextGenEnv with gymnasium.",
+        )
+    entry_point = gym.registry[env_id].entry_point
+    creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
+    if not (isinstance(creator, type) and issubclass(creator, TextGenEnv)):
+        raise ConfigError(
+            f"env id {env_id!r} is not a textgym text env (its entry point is "
+            f"{entry_point!r}); PPO here trains an LM on a TextGenEnv. Use one of "
+            f"{', '.join(ENV_IDS)}."
+        )
+
+
+def check_minibatch(config: TrainConfig) -> None:
+    """Raise unless PPO can normalise advantages: 2+ transitions per minibatch and rollout."""
+    if not config.ppo_kwargs.get("normalize_advantage", True):
+        return
+    if config.batch_size < 2:
+        raise ConfigError(
+            f"batch_size={config.batch_size} (--batch-size) must be at least 2: PPO normalises "
+            "the advantages over each minibatch. Use e.g. 128."
+        )
+    if config.n_steps * config.n_envs < 2:
+        raise ConfigError(
+            f"n_steps * n_envs = {config.n_steps * config.n_envs} transitions per rollout; PPO "
+            "needs at least 2 to normalise advantages. Raise --n-steps or --n-envs."
+        )
+
+
+def check_numbers(config: TrainConfig) -> None:
+    """Raise unless ``learning_rate``, ``gamma`` and ``temperature`` are usable numbers.
+
+    ``learning_rate`` (unless an SB3 schedule) and ``temperature`` must be finite and > 0,
+    ``gamma`` in [0, 1]. (:class:`SamplingConfig` checks ``top_k`` and ``top_p``.)
+    """
+    rate = config.learning_rate
+    if not callable(rate) and not (_is_real(rate) and 0 < rate < math.inf):
+        raise ConfigError(
+            f"learning_rate={rate!r} (--learning-rate) must be a finite number > 0, e.g. 2e-5."
+        )
+    if not (_is_real(config.gamma) and 0 <= config.gamma <= 1):
+        raise ConfigError(
+            f"gamma={config.gamma!r} (--gamma) must be a number in [0, 1] (1.0: no discount)."
+        )
+    if not (_is_real(config.temperature) and 0 < config.temperature < math.inf):
+        raise ConfigError(
+            f"temperature={config.temperature!r} (--temperature) must be a finite number > 0 "
+            "(1.0: the LM's own distribution)."
+        )
+
+
+def check_device(device: Any) -> None:
+    """Raise unless ``device`` is ``"auto"`` or a torch device this machine has.
+
+    Raises:
+        ConfigError: an unknown device name, or CUDA asked for where none is available (SB3
+            would fall back to the CPU without a word).
+    """
+    if device == "auto":
+        return
+    try:
+        kind = th.device(device).type
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(
+            f"device={device!r} (--device) is not a torch device; use 'auto', 'cpu', "
+            "'cuda' or 'cuda:N'."
+        ) from exc
+    if kind == "cuda" and not th.cuda.is_available():
+        raise ConfigError(
+            f"device={device!r} (--device) asks for CUDA, but torch sees no CUDA GPU here; "
+            "use 'auto' (a GPU when there is one) or 'cpu'."
+        )
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 @dataclass
@@ -118,7 +281,7 @@ def build_ppo(config: TrainConfig) -> PPO:
         **config.ppo_kwargs,
     }
     model = PPO(LMPolicy, env, policy_kwargs=policy_kwargs, **ppo_kwargs)
-    if config.kl_coef > 0 or config.target_kl is not None:
+    if config.kl_coef or config.target_kl is not None:
         add_kl_penalty(model, config.kl_coef, config.target_kl, config.kl_horizon)
     return model
 
@@ -129,13 +292,21 @@ def train(config: TrainConfig, progress_bar: bool = True) -> TrainResult:
     Only the names :func:`save_run` writes (and ``tensorboard/``) are touched in
     ``config.out``; anything else there is left alone.
 
+    Everything that can be checked is checked before the model is loaded: the settings
+    (:meth:`TrainConfig.validate`), ``config.out``, and the env with its dataset and reward
+    (built on the eval split first).
+
     Raises:
-        ConfigError: ``config.out`` holds an ``hf_model`` folder textgym did not write
-            (checked before training).
+        ConfigError: an unusable setting, or ``config.out`` is a file, cannot be created or
+            written, or holds an ``hf_model`` folder textgym did not write.
+        UnknownNameError: an unregistered env id or reward.
+        DatasetError: the dataset is missing, empty or lacks a field.
     """
+    config.validate()  # again: a field may have changed since construction
+    check_output_folder(config.out, "--out")
     check_replaceable(Path(config.out) / "hf_model")
-    model = build_ppo(config)
     eval_env = gym.make(config.env_id, **config.make_env_kwargs(config.eval_split)).unwrapped
+    model = build_ppo(config)
     before = evaluate_lm(model.policy.lm, eval_env, config.eval_examples)
     curve = EpisodeRewards()
     model.learn(config.timesteps, callback=curve, progress_bar=progress_bar)
@@ -147,7 +318,10 @@ def train(config: TrainConfig, progress_bar: bool = True) -> TrainResult:
 def save_run(
     config: TrainConfig, model: PPO, before: EvalResult, after: EvalResult, rewards: list[float]
 ) -> dict[str, str]:
-    """Write the SB3 zip, the Hugging Face folder, metrics JSON and the reward-curve PNG."""
+    """Write the SB3 zip, the Hugging Face folder, metrics JSON and the reward-curve PNG.
+
+    ``metrics.json`` is strict JSON: a NaN or infinite number is written as null.
+    """
     out = Path(config.out)
     tokenizer = load_tokenizer(config.model)
 
@@ -166,9 +340,7 @@ def save_run(
         "after": asdict(after),
         "episode_rewards": rewards,
     }
-    files["metrics"] = str(
-        write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=1, default=str))
-    )
+    files["metrics"] = str(write_json_atomic(out / "metrics.json", metrics))
     return files
 
 

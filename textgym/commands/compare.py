@@ -8,6 +8,7 @@ from dataclasses import fields
 from textgym.errors import ConfigError
 from textgym.experiments import CompareConfig, CompareResult, compare, report
 from textgym.experiments.config import BACKENDS
+from textgym.rewards.spec import split_reward_list
 from textgym.training import TrainConfig
 
 # CLI option -> TrainConfig field, for the training settings every run shares
@@ -32,11 +33,11 @@ TRAIN_OPTIONS = (
 
 
 def parse_names(text: str) -> tuple[str, ...]:
-    """``rouge1,rougeL`` -> ``("rouge1", "rougeL")``."""
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
-    if not names:
-        raise argparse.ArgumentTypeError("--rewards needs at least one name, e.g. rouge1,rougeL")
-    return names
+    """``rouge1,rougeL`` -> ``("rouge1", "rougeL")``; ``rougeL:0.5,chrf:0.5`` -> one sum."""
+    try:
+        return split_reward_list(text)
+    except ConfigError as exc:  # argparse shows only an ArgumentTypeError's own message
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -56,7 +57,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d, c = TrainConfig(), CompareConfig()
     p.add_argument("--env", dest="env_id", default=d.env_id, help="registered env id")
     p.add_argument(
-        "--rewards", type=parse_names, default=c.rewards, help="comma-separated reward names"
+        "--rewards",
+        type=parse_names,
+        action="extend",
+        default=None,
+        help="rewards to compare, one run each: comma-separated (rouge1,rougeL,rm:runs/rm) or "
+        "one weighted sum with a weight on every part (rougeL:0.5,chrf:0.5); repeat --rewards "
+        "to list more, e.g. --rewards rouge1,rougeL --rewards rougeL:0.5,chrf:0.5 "
+        f"(default: {','.join(c.rewards)})",
     )
     p.add_argument("--seeds", type=parse_seeds, default=c.seeds, help="count or list of seeds")
     p.add_argument("--timesteps", type=int, default=d.timesteps, help="env steps per run")
@@ -118,7 +126,7 @@ def run(args: argparse.Namespace) -> None:
             print(f"{kind:>16}: {path}")
         return
     config = CompareConfig(
-        rewards=args.rewards,
+        rewards=tuple(args.rewards or CompareConfig().rewards),
         seeds=args.seeds,
         base=base_config(args),
         out=args.out,

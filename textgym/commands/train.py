@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
+from textgym.errors import ConfigError
+from textgym.rewards.spec import parse_reward_spec
 from textgym.training import TrainConfig, TrainResult, train
 
 
-def parse_reward(text: str) -> Any:
-    """``rougeL`` -> ``"rougeL"``; ``rougeL:0.7,chrf:0.3`` -> ``{"rougeL": 0.7, "chrf": 0.3}``."""
-    if ":" not in text or text.startswith("evaluate:"):
-        return text
-    parts = dict(item.split(":", 1) for item in text.split(","))
+def parse_reward(text: str) -> str:
+    """Check a reward spec (see :mod:`textgym.rewards.spec`) and return it as given."""
     try:
-        return {name.strip(): float(weight) for name, weight in parts.items()}
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"--reward {text!r}: weights must be numbers, e.g. rougeL:0.7,chrf:0.3"
-        ) from exc
+        parse_reward_spec(text)
+    except ConfigError as exc:  # argparse shows only an ArgumentTypeError's own message
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,7 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--reward",
         type=parse_reward,
         default=None,
-        help="reward name or name:weight,... (default: the env's)",
+        help="a reward: NAME, evaluate:PATH_OR_NAME, rm:PATH_OR_NAME, or a weighted sum "
+        "with a weight on every part, e.g. rougeL:0.7,chrf:0.3 or rm:runs/rm:0.5,rougeL:0.5 "
+        "(default: the env's)",
     )
     p.add_argument("--model", default=d.model, help="embedded name, HF name or path")
     p.add_argument("--timesteps", type=int, default=d.timesteps, help="total env steps (tokens)")
@@ -55,7 +54,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--kl-coef",
         type=float,
         default=d.kl_coef,
-        help="β of the per-token KL-to-reference penalty (0: off)",
+        help="β of the per-token KL-to-reference penalty (unset or 0: off; "
+        "unset with --target-kl: starts at 0.1)",
     )
     p.add_argument(
         "--target-kl",

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from textgym.atomic import check_output_folder
 from textgym.errors import ConfigError
-from textgym.experiments.config import CompareConfig
+from textgym.experiments.config import CompareConfig, RunSpec
 from textgym.experiments.grid import check_settings, load_finished, pending_runs
+from textgym.experiments.job import make_env
 from textgym.experiments.lock import locked
 from textgym.experiments.report import build_report
 from textgym.experiments.runner import import_ray, run_pending
@@ -41,11 +43,19 @@ def compare(config: CompareConfig) -> CompareResult:
     the error is raised. Calling again resumes. ``out`` is locked while this runs (see
     :mod:`textgym.experiments.lock`), so a second ``compare`` on it fails at once.
 
+    Bad input fails before ``compare.json`` or a run is written: the settings, ``out``, the
+    rewards, and (when a run is pending) the env, dataset and fields, built once on both
+    splits.
+
     Raises:
-        ConfigError: an unknown reward, Ray missing for ``backend="ray"``, or ``out``
-            holding runs made with other shared settings.
+        ConfigError: an unusable setting, an unknown reward, Ray missing for
+            ``backend="ray"``, ``out`` not a writable folder, or ``out`` holding finished
+            runs made with other shared settings.
+        DatasetError: the dataset is missing, empty or lacks a field.
         OutputInUseError: another ``compare`` is running on ``out``.
     """
+    config.validate()
+    check_output_folder(config.out, "--out")
     for reward in config.rewards:
         make_reward(reward)  # unknown names fail now, with a suggestion, not mid-grid
     if config.backend == "ray":
@@ -56,10 +66,12 @@ def compare(config: CompareConfig) -> CompareResult:
 
 def _run_grid(config: CompareConfig) -> CompareResult:
     """Train the pending runs of ``config`` and rebuild the report (``out`` is locked)."""
-    check_settings(config)
     plan = config.plan()
     todo = pending_runs(config)
-    limit = len(todo) if config.max_runs is None else max(0, config.max_runs)
+    if todo:
+        check_envs(config, todo[0])
+    check_settings(config)
+    limit = len(todo) if config.max_runs is None else config.max_runs
     try:
         trained = [r["run"] for r in run_pending(config, todo[:limit])]
     except Exception:
@@ -75,6 +87,18 @@ def _run_grid(config: CompareConfig) -> CompareResult:
         pending=[s.name for s in plan if s.name not in finished],
         files=report(config.out, records),
     )
+
+
+def check_envs(config: CompareConfig, spec: RunSpec) -> None:
+    """Build ``spec``'s env on the train and eval splits, as its run will.
+
+    Raises:
+        ConfigError: the env cannot be built with these settings.
+        DatasetError: the dataset is missing, empty or lacks a field.
+    """
+    train_config = config.train_config(spec)
+    for split in dict.fromkeys(("train", train_config.eval_split)):
+        make_env(train_config, split)
 
 
 def report(out: str | Path, records: list[dict[str, Any]] | None = None) -> dict[str, str]:

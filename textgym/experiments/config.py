@@ -57,12 +57,32 @@ class CompareConfig:
 
     def __post_init__(self) -> None:
         self.rewards, self.seeds = tuple(self.rewards), tuple(int(s) for s in self.seeds)
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise a :class:`ConfigError` naming the first unusable setting and its fix.
+
+        Called on construction and again by :func:`~textgym.experiments.compare` (a field
+        may change in between); ``base`` is checked with :meth:`TrainConfig.validate`.
+        """
+        self.base.validate()
         _check_unique("rewards", self.rewards)
         _check_unique("seeds", self.seeds)
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend={self.backend!r} is unknown; use 'local' or 'ray'.")
-        if self.workers < 1:
-            raise ConfigError(f"workers={self.workers} must be at least 1.")
+        if not _is_int(self.workers) or self.workers < 1:
+            raise ConfigError(f"workers={self.workers!r} (--workers) must be an integer >= 1.")
+        if self.max_runs is not None and not (_is_int(self.max_runs) and self.max_runs >= 0):
+            raise ConfigError(
+                f"max_runs={self.max_runs!r} (--max-runs) must be an integer >= 0 (0: train "
+                "none, rebuild the report), or None (no --max-runs) for every pending run."
+            )
+        negative = [s for s in self.seeds if s < 0]
+        if negative:
+            raise ConfigError(
+                f"seeds {negative} are negative; seeds must be integers >= 0 (--seeds 3 means "
+                "0,1,2)."
+            )
         if self.base.reward is not None:
             raise ConfigError(
                 f"base.reward={self.base.reward!r} is set, but a comparison varies the reward; "
@@ -96,6 +116,10 @@ class CompareConfig:
 def safe_name(reward: str) -> str:
     """A reward name usable in a folder name (``evaluate:path/x`` -> ``evaluate_path_x``)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", reward).strip("_") or "reward"
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _check_unique(what: str, values: tuple[object, ...]) -> None:

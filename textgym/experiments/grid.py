@@ -3,7 +3,8 @@
 A run is finished when its ``run.json`` exists; it is written last and atomically, so a run
 killed at any moment is either finished (and never trained again) or pending (and restarted
 from scratch). ``compare.json`` records the settings the grid holds equal, so a re-run with
-different settings cannot mix incomparable runs in one report.
+different settings cannot mix incomparable runs in one report; while no run is finished
+there is nothing to mix, and a re-run records its own settings instead.
 """
 
 from __future__ import annotations
@@ -72,12 +73,15 @@ def to_jsonable(value: Any) -> Any:
 def check_settings(config: CompareConfig) -> None:
     """Record the shared settings in ``out/compare.json``, or check they match the record.
 
+    The record is only binding once a run is finished: before that (e.g. after a first
+    attempt failed) it is replaced by ``config``'s settings.
+
     Raises:
-        ConfigError: ``out`` holds a grid trained with different shared settings.
+        ConfigError: ``out`` holds finished runs trained with different shared settings.
     """
     path = Path(config.out) / SETTINGS_FILE
     settings = to_jsonable(config.shared_settings())
-    if path.is_file():
+    if path.is_file() and load_finished(config.out):
         recorded = json.loads(path.read_text(encoding="utf-8"))
         changed = sorted(
             k for k in settings.keys() | recorded.keys() if settings.get(k) != recorded.get(k)

@@ -9,10 +9,11 @@ from textgym.rewards.base import Reward, RewardFunction, score
 from textgym.rewards.embedding import EmbeddingSimilarity
 from textgym.rewards.evaluate_metric import EvaluateMetric
 from textgym.rewards.length import LengthPenalty
-from textgym.rewards.registry import list_rewards, make_reward, register_reward
+from textgym.rewards.registry import list_rewards, register_reward
 from textgym.rewards.reward_model import RewardModel, format_pair
 from textgym.rewards.rouge import Rouge
 from textgym.rewards.sacrebleu_metrics import Bleu, Chrf
+from textgym.rewards.spec import make_reward, parse_reward_spec
 from textgym.rewards.user import CallableReward
 from textgym.rewards.weighted import WeightedSum
 from textgym.rewards.zero import ZeroReward
@@ -33,6 +34,7 @@ __all__ = [
     "format_pair",
     "list_rewards",
     "make_reward",
+    "parse_reward_spec",
     "register_reward",
     "score",
 ]

@@ -1,8 +1,29 @@
-"""Input checks shared by the built-in rewards."""
+"""Input checks and clean-up shared by the built-in rewards."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+from textgym.errors import RewardError
+
+
+def check_lengths(
+    name: str,
+    generations: Sequence[str],
+    references: Sequence[Sequence[str]],
+    sources: Sequence[str],
+) -> None:
+    """Check that there is one reference list and one source per generation.
+
+    Raises:
+        RewardError: the lengths differ.
+    """
+    n = len(generations)
+    if not (len(references) == len(sources) == n):
+        raise RewardError(
+            f"Reward {name!r} needs one reference list and one source per generation; got "
+            f"{n} generations, {len(references)} reference lists, {len(sources)} sources."
+        )
 
 
 def check_batch(
@@ -20,22 +41,28 @@ def check_batch(
         sources: One source text per generation.
 
     Raises:
-        ValueError: the lengths differ, or a reference entry is a bare string or empty.
+        RewardError: the lengths differ, or a reference entry is a bare string or empty.
     """
-    n = len(generations)
-    if not (len(references) == len(sources) == n):
-        raise ValueError(
-            f"Reward {name!r} needs one reference list and one source per generation; got "
-            f"{n} generations, {len(references)} reference lists, {len(sources)} sources."
-        )
+    check_lengths(name, generations, references, sources)
     for i, refs in enumerate(references):
         if isinstance(refs, str):
-            raise ValueError(
+            raise RewardError(
                 f"Reward {name!r}: references[{i}] is a string, not a list of references. "
                 f"Wrap it in a list: references=[[ref] for ref in refs]."
             )
         if len(refs) == 0:
-            raise ValueError(
+            raise RewardError(
                 f"Reward {name!r}: references[{i}] is empty. Give every sample at least one "
                 f"reference string (drop samples without one before scoring)."
             )
+
+
+def clean_text(text: str) -> str:
+    r"""``text`` with lone surrogates (e.g. ``"\ud800"``) replaced by U+FFFD.
+
+    Python strings may hold lone UTF-16 surrogates (from ``surrogateescape`` decoding or
+    JSON ``"\ud800"`` escapes), which cannot be encoded as UTF-8, so Rust tokenizers and
+    Arrow reject them. A surrogate pair split over two code points is joined into its
+    character; every other text is returned unchanged.
+    """
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")

@@ -7,6 +7,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from textgym.errors import RewardError
+from textgym.rewards._batch import check_lengths
+
 
 @runtime_checkable
 class RewardFunction(Protocol):
@@ -71,15 +74,12 @@ def score(
         (if the reward has any) to an array of the same shape.
 
     Raises:
-        RewardError: wrong number of values, wrong shape, or a NaN/inf value.
+        RewardError: not one reference list and one source per generation, or the reward
+            returned the wrong number of values, the wrong shape, or a NaN/inf value.
     """
-    n = len(generations)
-    if not (len(references) == len(sources) == n):
-        raise ValueError(
-            f"score() needs one reference list and one source per generation; got "
-            f"{n} generations, {len(references)} reference lists, {len(sources)} sources."
-        )
     name = getattr(reward, "name", type(reward).__name__)
+    check_lengths(name, generations, references, sources)
+    n = len(generations)
     components = getattr(reward, "score_components", None)
     if callable(components):
         total, parts = components(generations, references, sources)
@@ -90,8 +90,6 @@ def score(
 
 
 def _check(values: Sequence[float] | np.ndarray, n: int, name: str) -> np.ndarray:
-    from textgym.errors import RewardError
-
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:

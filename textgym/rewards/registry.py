@@ -1,8 +1,8 @@
-"""Reward names: register factories, list them, and build a reward from a spec."""
+"""Reward names: register factories, list them, and build one (unweighted) reward."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -19,13 +19,13 @@ from textgym.rewards.zero import ZeroReward
 
 EVALUATE_PREFIX = "evaluate:"
 RM_PREFIX = "rm:"
-_PREFIXES = (EVALUATE_PREFIX, RM_PREFIX)
+PREFIXES = (EVALUATE_PREFIX, RM_PREFIX)
 _FACTORIES: dict[str, Callable[[], RewardFunction]] = {}
 
 _ACCEPTED = (
     "a registered name (see list_rewards()), 'evaluate:PATH_OR_NAME', 'rm:PATH_OR_NAME', a "
-    "{reward: weight} mapping, a reward object with a `name`, or a "
-    "function(generations, references, sources)"
+    "weighted sum such as 'rougeL:0.7,chrf:0.3' or {'rougeL': 0.7, 'chrf': 0.3}, a reward "
+    "object with a `name`, or a function(generations, references, sources)"
 )
 
 
@@ -41,14 +41,16 @@ def register_reward(
         overwrite: Replace an existing entry instead of raising.
 
     Raises:
-        ConfigError: empty name, a name starting with ``'evaluate:'`` or ``'rm:'``, a factory
-            that is not callable, or a name already registered without ``overwrite=True``.
+        ConfigError: empty name, a name starting with ``'evaluate:'`` or ``'rm:'`` or
+            holding a comma (the separator of weighted sums, ``rougeL:0.7,chrf:0.3``), a
+            factory that is not callable, or a name already registered without
+            ``overwrite=True``.
     """
-    if not isinstance(name, str) or not name.strip() or name.startswith(_PREFIXES):
+    if not isinstance(name, str) or not name.strip() or name.startswith(PREFIXES) or "," in name:
         raise ConfigError(
-            f"Reward name {name!r} is invalid: use a non-empty string not starting with "
-            f"{EVALUATE_PREFIX!r} or {RM_PREFIX!r} (they load an evaluate module and a reward "
-            f"model)."
+            f"Reward name {name!r} is invalid: use a non-empty string without commas, not "
+            f"starting with {EVALUATE_PREFIX!r} or {RM_PREFIX!r} (they load an evaluate module "
+            f"and a reward model)."
         )
     if not callable(factory):
         raise ConfigError(
@@ -67,15 +69,17 @@ def list_rewards() -> list[str]:
     return sorted(_FACTORIES)
 
 
-def make_reward(spec: Any) -> RewardFunction:
-    """Build a reward from a name, an ``'evaluate:...'`` string, a weight mapping or an object.
+def make_single_reward(spec: Any) -> RewardFunction:
+    """Build one reward from a name, an ``'evaluate:...'``/``'rm:...'`` string or an object.
+
+    Strings are not parsed for weights (that is :func:`textgym.rewards.make_reward`'s job);
+    this is how :class:`~textgym.rewards.WeightedSum` resolves its parts.
 
     Args:
-        spec: One of: a registered name (``"rougeL"``, ``"bleu"``, ...);
-            ``"evaluate:PATH_OR_NAME"`` (an :class:`EvaluateMetric`); ``"rm:PATH_OR_NAME"``
-            (a :class:`RewardModel`, loaded on first use); a mapping of reward
-            (name or object) to weight (a :class:`WeightedSum`); an object with ``__call__``
-            and ``name`` (returned as is); a plain function (a :class:`CallableReward`).
+        spec: A registered name (``"rougeL"``, ``"bleu"``, ...); ``"evaluate:PATH_OR_NAME"``
+            (an :class:`EvaluateMetric`); ``"rm:PATH_OR_NAME"`` (a :class:`RewardModel`,
+            loaded on first use); an object with ``__call__`` and ``name`` (returned as is);
+            a plain function (a :class:`CallableReward`).
 
     Raises:
         UnknownNameError: an unregistered name (the message suggests close ones).
@@ -83,10 +87,6 @@ def make_reward(spec: Any) -> RewardFunction:
     """
     if isinstance(spec, str):
         return _from_name(spec)
-    if isinstance(spec, Mapping):
-        from textgym.rewards.weighted import WeightedSum
-
-        return WeightedSum(spec)
     if isinstance(spec, type):
         raise ConfigError(
             f"make_reward got the class {spec.__name__}, not an instance; pass "

@@ -10,9 +10,20 @@ from typing import Any
 import numpy as np
 
 from textgym.errors import ConfigError
+from textgym.rewards._batch import check_lengths, clean_text
+from textgym.rewards._loading import (
+    absolute_if_local,
+    check_device,
+    default_device,
+    looks_like_path,
+)
 from textgym.rewards.base import Reward
 
 _FALLBACK_MAX_LENGTH = 2048
+_RM_FIX = (
+    "Pass the folder written by `textgym train-rm --out FOLDER` (or by save_pretrained), e.g. "
+    "'rm:runs/rm', or a Hugging Face model name such as 'org/name' (needs internet)."
+)
 # One loaded model per (path, device, folder time stamp) in each process, shared by every
 # reward instance; the time stamp makes a folder overwritten by a new training run reload.
 _MODELS: dict[tuple[str, str, float], tuple[Any, Any]] = {}
@@ -42,7 +53,8 @@ class RewardModel(Reward):
     logit, or ``(logit - mean) / std`` with ``normalize=(mean, std)``. ``prompt`` is the
     source, or ``prompt_template.format(source=source)``. References are not used. A text
     longer than ``max_length`` tokens loses tokens from the start (after any leading special
-    token such as ``[CLS]``), so the response at the end is always read.
+    token such as ``[CLS]``), so the response at the end is always read. Lone UTF-16
+    surrogates, which tokenizers reject, are read as U+FFFD.
 
     A model given by name or path is loaded on first use, once per process and device (and
     again if the folder's files change), shared by instances and never pickled
@@ -50,18 +62,22 @@ class RewardModel(Reward):
     the reward) and put in eval mode on first use.
 
     Args:
-        model: A Hugging Face name, a local folder, or a model object with
-            ``config.num_labels == 1`` (e.g. ``AutoModelForSequenceClassification``).
+        model: A local folder (e.g. written by ``textgym train-rm``), a Hugging Face name
+            (``org/name``, needs internet), or a model object with ``config.num_labels == 1``
+            (e.g. ``AutoModelForSequenceClassification``).
         tokenizer: A tokenizer, name or path; None: loaded from ``model`` (a name or path).
         prompt_template: A ``str.format`` template with a ``{source}`` field; None: the source.
         batch_size: Texts per forward pass.
-        device: A torch device; None: the model object's device, else CUDA if available.
+        device: A torch device; None or ``"auto"``: the model object's device, else CUDA if
+            available, else CPU.
         normalize: ``(mean, std)`` to standardise the logit; None: the raw logit.
         max_length: Token limit per text; None: the tokenizer's or the model's limit.
         name: The reward's name (default ``"rm:<folder name>"``, or ``"rm"`` for an object).
 
     Raises:
-        ConfigError: bad settings, a model object without a tokenizer, or (on first use) a
+        ConfigError: bad settings, a model object without a tokenizer, a missing folder
+            whose spec cannot be a Hugging Face name (absolute, starting with ``.`` or ``~``,
+            or holding two ``/``), a device that is not present here, or (on first use) a
             model that cannot be loaded, has more than one output, or lacks a pad token id.
     """
 
@@ -83,11 +99,13 @@ class RewardModel(Reward):
                 f"tokenizer= (an object, name or path), or pass the model as a name or path."
             )
         _check_settings(prompt_template, batch_size, normalize, max_length)
-        self.model = _absolute_if_local(str(model)) if is_spec else model
-        self.tokenizer = _absolute_if_local(str(tokenizer)) if _is_path(tokenizer) else tokenizer
+        if is_spec:
+            _check_exists(str(model))
+        self.model = absolute_if_local(str(model)) if is_spec else model
+        self.tokenizer = absolute_if_local(str(tokenizer)) if _is_path(tokenizer) else tokenizer
         self.prompt_template = prompt_template
         self.batch_size, self.max_length = batch_size, max_length
-        self.device = None if device is None else str(device)
+        self.device = check_device(device, "RewardModel")
         self.normalize = None if normalize is None else (float(normalize[0]), float(normalize[1]))
         self.name = name or (f"rm:{Path(str(model)).name}" if is_spec else "rm")
         self._loaded: tuple[Any, Any] | None = None
@@ -99,12 +117,7 @@ class RewardModel(Reward):
         sources: Sequence[str],
     ) -> np.ndarray:
         """Return the (normalised) logit of each pair, shape ``(n,)``."""
-        n = len(generations)
-        if not (len(references) == len(sources) == n):
-            raise ValueError(
-                f"Reward {self.name!r} needs one source and one reference list per generation; "
-                f"got {n} generations, {len(sources)} sources, {len(references)} reference lists."
-            )
+        check_lengths(self.name, generations, references, sources)
         pairs = zip(generations, sources, strict=True)
         texts = [format_pair(self._prompt(src), gen) for gen, src in pairs]
         logits = self.logits(texts)
@@ -141,7 +154,8 @@ class RewardModel(Reward):
     @staticmethod
     def _encode(tokenizer: Any, texts: Sequence[str], limit: int) -> list[list[int]]:
         """Token ids per text; a text over ``limit`` loses tokens after its leading specials."""
-        rows = [list(r) for r in tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
+        clean = [clean_text(text) for text in texts]
+        rows = [list(r) for r in tokenizer(clean, add_special_tokens=True)["input_ids"]]
         for i, ids in enumerate(rows):
             if len(ids) > limit:
                 special = tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True)
@@ -158,7 +172,7 @@ class RewardModel(Reward):
         from textgym.models import load_tokenizer
 
         if isinstance(self.model, str):
-            device = self.device or _default_device()
+            device = self.device or default_device()
             key = (self.model, device, _stamp(self.model))
             if key not in _MODELS:
                 _MODELS[key] = _load_classifier(self.model, device)
@@ -190,11 +204,10 @@ def _load_classifier(path: str, device: str) -> tuple[Any, Any]:
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolve_pretrained(path))
         model = AutoModelForSequenceClassification.from_pretrained(resolve_pretrained(path))
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not a valid Hugging Face name
+        where = "" if os.path.isdir(path) else f"There is no folder {path!r}, and as a name: "
         raise ConfigError(
-            f"Could not load the reward model {path!r}: {exc}\nPass a folder saved with "
-            f"save_pretrained (e.g. by `textgym train-rm`) or a Hugging Face name (needs "
-            f"internet)."
+            f"Could not load the reward model {path!r}. {where}{exc}\n{_RM_FIX}"
         ) from exc
     if model.config.pad_token_id is None:  # our own copy: safe to set
         pad = tokenizer.pad_token_id
@@ -292,11 +305,7 @@ def _is_path(value: Any) -> bool:
     return isinstance(value, (str, os.PathLike))
 
 
-def _absolute_if_local(spec: str) -> str:
-    return os.path.abspath(spec) if os.path.exists(spec) else spec
-
-
-def _default_device() -> str:
-    import torch as th
-
-    return "cuda" if th.cuda.is_available() else "cpu"
+def _check_exists(spec: str) -> None:
+    """Reject a path-like ``spec`` that is missing (it would be misread as a Hub name)."""
+    if looks_like_path(spec) and not os.path.exists(os.path.expanduser(spec)):
+        raise ConfigError(f"The reward model folder {spec!r} does not exist. {_RM_FIX}")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import numbers
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
+from textgym.errors import ConfigError, unknown_name
 from textgym.rewards._batch import check_batch
 from textgym.rewards.base import Reward
 
@@ -55,6 +57,9 @@ class Bleu(_SacreBleuReward):
         smooth_method: sacrebleu smoothing: ``"exp"``, ``"floor"``, ``"add-k"`` or ``"none"``.
         tokenize: sacrebleu tokenizer name (``None``: sacrebleu's default, ``"13a"``).
         lowercase: Compare lower-cased text.
+
+    Raises:
+        UnknownNameError: on first use, a ``smooth_method`` or ``tokenize`` sacrebleu lacks.
     """
 
     name = "bleu"
@@ -70,6 +75,9 @@ class Bleu(_SacreBleuReward):
     def _build(self) -> Any:
         from sacrebleu.metrics import BLEU
 
+        _check_option("BLEU smooth_method", self.smooth_method, BLEU.SMOOTH_DEFAULTS)
+        if self.tokenize is not None:
+            _check_option("BLEU tokenize", self.tokenize, BLEU.TOKENIZERS)
         return BLEU(
             effective_order=True,
             smooth_method=self.smooth_method,
@@ -88,11 +96,26 @@ class Chrf(_SacreBleuReward):
         char_order: Longest character n-gram.
         word_order: Longest word n-gram (0 for chrF, 2 for chrF++).
         beta: Weight of recall relative to precision.
+
+    Raises:
+        ConfigError: an order or ``beta`` that is not an integer >= 0, or both orders 0.
     """
 
     name = "chrf"
 
     def __init__(self, char_order: int = 6, word_order: int = 0, beta: int = 2) -> None:
+        for label, value in (
+            ("char_order", char_order),
+            ("word_order", word_order),
+            ("beta", beta),
+        ):
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"Chrf {label}={value!r} must be an integer >= 0.")
+        if char_order + word_order == 0:
+            raise ConfigError(
+                "Chrf char_order=0 and word_order=0 count no n-grams; use char_order=6 (chrF) "
+                "and word_order=2 for chrF++."
+            )
         super().__init__()
         self.char_order = char_order
         self.word_order = word_order
@@ -103,3 +126,8 @@ class Chrf(_SacreBleuReward):
         from sacrebleu.metrics import CHRF
 
         return CHRF(char_order=self.char_order, word_order=self.word_order, beta=self.beta)
+
+
+def _check_option(label: str, value: str, options: Iterable[str]) -> None:
+    if value not in options:
+        raise unknown_name(label, value, options, fix="Pass one of them.")

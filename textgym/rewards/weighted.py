@@ -11,15 +11,15 @@ import numpy as np
 
 from textgym.errors import ConfigError
 from textgym.rewards.base import Reward, RewardFunction
+from textgym.rewards.registry import make_single_reward
 
 
 class WeightedSum(Reward):
     """``total[i] = sum_k weight_k * part_k[i]``, with each part available unweighted.
 
     Example: ``WeightedSum({"rougeL": 0.7, "chrf": 0.3})``. Parts are registered reward
-    names (resolved with :func:`~textgym.rewards.make_reward`, so ``"evaluate:PATH"`` works
-    too) or reward objects with a ``name``. Weights may be negative (a penalty) but must be
-    finite numbers.
+    names, ``"evaluate:PATH"`` or ``"rm:PATH"`` strings (not weighted-sum specs), or reward
+    objects with a ``name``. Weights may be negative (a penalty) but must be finite numbers.
 
     Args:
         weights: Mapping of part (name or reward object) to weight; not empty.
@@ -33,8 +33,6 @@ class WeightedSum(Reward):
     def __init__(
         self, weights: Mapping[str | RewardFunction, float], name: str = "weighted_sum"
     ) -> None:
-        from textgym.rewards.registry import make_reward
-
         if not isinstance(weights, Mapping) or len(weights) == 0:
             raise ConfigError(
                 f"WeightedSum needs a non-empty mapping of reward to weight; got {weights!r}. "
@@ -44,7 +42,7 @@ class WeightedSum(Reward):
         self.parts: dict[str, RewardFunction] = {}
         self.weights: dict[str, float] = {}
         for spec, weight in weights.items():
-            part = make_reward(spec)
+            part = make_single_reward(spec)
             part_name = str(getattr(part, "name", spec))
             if not _is_finite_number(weight):
                 raise ConfigError(

@@ -1,0 +1,155 @@
+"""Reward specs: one text grammar for ``make_reward``, ``textgym train`` and ``textgym compare``.
+
+Grammar (spaces around parts and weights are ignored)::
+
+    spec    := reward | term ("," term)*
+    term    := reward ":" WEIGHT
+    reward  := NAME | "evaluate:" PATH_OR_NAME | "rm:" PATH_OR_NAME
+    WEIGHT  := a number, as Python's float() reads it: 0.5, -0.1, 1e-3
+
+- A spec is one reward without a weight (``rougeL``, ``evaluate:exact_match``,
+  ``rm:runs/rm``), or a weighted sum in which **every** part has a weight
+  (``rougeL:0.7,chrf:0.3``, ``rm:runs/rm:0.5,rougeL:0.5``). ``rougeL:0.7`` alone is a
+  one-part sum, 0.7 times rougeL.
+- A part's weight is the text after its **last** ``:``, when that text is a number. So
+  paths may contain ``:`` (``rm:C:/models/rm:0.5`` is that folder, weight 0.5), but a path
+  ending in ``:NUMBER`` must be passed as an object (``RewardModel(path)``).
+- ``,`` always separates parts, so a name or path in a spec cannot contain a comma.
+
+``textgym compare --rewards`` takes a list: ``rouge1,rougeL,bleu`` (no weights) is three
+rewards, while a text whose parts have weights is one weighted sum (see
+:func:`split_reward_list`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from textgym.errors import ConfigError
+from textgym.rewards.base import RewardFunction
+from textgym.rewards.registry import PREFIXES, make_single_reward
+from textgym.rewards.weighted import WeightedSum
+
+_EXAMPLE_WEIGHT = "0.5"
+
+
+def make_reward(spec: Any) -> RewardFunction:
+    """Build a reward from a spec string, a weight mapping or an object.
+
+    Args:
+        spec: One of: a spec string (see :func:`parse_reward_spec`): a registered name
+            (``"rougeL"``), ``"evaluate:PATH_OR_NAME"`` (an :class:`EvaluateMetric`),
+            ``"rm:PATH_OR_NAME"`` (a :class:`RewardModel`, loaded on first use) or a weighted
+            sum ``"rougeL:0.7,chrf:0.3"``; a mapping of reward (name or object) to weight
+            (a :class:`WeightedSum`); an object with ``__call__`` and ``name`` (returned as
+            is); a plain function (a :class:`CallableReward`).
+
+    Raises:
+        UnknownNameError: an unregistered name (the message suggests close ones).
+        ConfigError: a malformed spec string, or any other kind of ``spec``.
+    """
+    if isinstance(spec, str):
+        spec = parse_reward_spec(spec)
+    if isinstance(spec, Mapping):
+        return WeightedSum(spec)
+    return make_single_reward(spec)
+
+
+def parse_reward_spec(text: str) -> str | dict[str, float]:
+    """Parse a reward spec (grammar in this module's docstring) for :func:`make_reward`.
+
+    ``"rougeL"`` -> ``"rougeL"``; ``"rm:runs/rm"`` -> ``"rm:runs/rm"``;
+    ``"rougeL:0.7,chrf:0.3"`` -> ``{"rougeL": 0.7, "chrf": 0.3}``. Names are not looked up
+    here (:func:`make_reward` does that).
+
+    Raises:
+        ConfigError: an empty spec or part, several parts of which some or all lack a
+            weight, an empty weight, or a reward given twice.
+    """
+    parts = _parts(text)
+    missing = [reward for reward, weight in parts if weight is None]
+    if not missing:
+        return _weights([(reward, weight) for reward, weight in parts if weight is not None], text)
+    if len(parts) == 1:
+        return parts[0][0]
+    fixed = ",".join(
+        f"{reward}:{_EXAMPLE_WEIGHT if weight is None else f'{weight:g}'}"
+        for reward, weight in parts
+    )
+    which = ", ".join(repr(reward) for reward in missing)
+    compare = (
+        f" To train one run per reward, use `textgym compare --rewards {text}`."
+        if len(missing) == len(parts)
+        else ""
+    )
+    raise ConfigError(
+        f"Reward spec {text!r}: {which} {'has' if len(missing) == 1 else 'have'} no weight. "
+        f"In a weighted sum every part needs one, as NAME:WEIGHT: write e.g. {fixed!r} "
+        f"(any numbers; a negative weight is a penalty).{compare}"
+    )
+
+
+def split_reward_list(text: str) -> tuple[str, ...]:
+    """Split a ``textgym compare --rewards`` value into reward specs, one per run.
+
+    A comma-separated list without weights is several rewards; a text whose parts have
+    weights is one weighted sum: ``"rouge1,rougeL"`` -> ``("rouge1", "rougeL")``;
+    ``"rougeL:0.5,chrf:0.5"`` -> ``("rougeL:0.5,chrf:0.5",)``.
+
+    Raises:
+        ConfigError: an empty part, or a weighted sum with a part lacking a weight.
+    """
+    parts = _parts(text)
+    if all(weight is None for _, weight in parts):
+        return tuple(reward for reward, _ in parts)
+    parse_reward_spec(text)
+    return (text.strip(),)
+
+
+def _parts(text: str) -> list[tuple[str, float | None]]:
+    """``(reward, weight or None)`` for each comma-separated part of ``text``."""
+    if not isinstance(text, str) or not text.strip():
+        raise ConfigError(
+            f"Reward spec {text!r} is empty; write a name such as 'rougeL', or a weighted sum "
+            f"such as 'rougeL:0.7,chrf:0.3'."
+        )
+    return [_split_weight(part.strip(), text) for part in text.split(",")]
+
+
+def _split_weight(part: str, text: str) -> tuple[str, float | None]:
+    if not part:
+        raise ConfigError(
+            f"Reward spec {text!r} has an empty part (a comma too many); separate parts with "
+            f"single commas, e.g. 'rougeL:0.7,chrf:0.3'."
+        )
+    head, sep, tail = part.rpartition(":")
+    head = head.strip()
+    if not sep or f"{head}:" in PREFIXES:  # "rm:x" is a reward model, not a weight
+        return part, None
+    if not tail.strip():
+        raise ConfigError(
+            f"Reward spec {text!r}: {part!r} has an empty weight; write e.g. "
+            f"'{head}:{_EXAMPLE_WEIGHT}', or {head!r} alone for the unweighted reward."
+        )
+    try:
+        return head, float(tail)
+    except ValueError:  # not a number: the ':' belongs to the name or path
+        return part, None
+
+
+def _weights(parts: list[tuple[str, float]], text: str) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for reward, weight in parts:
+        if not reward:
+            raise ConfigError(
+                f"Reward spec {text!r} has a weight without a reward; write NAME:WEIGHT, e.g. "
+                f"'rougeL:0.7,chrf:0.3'."
+            )
+        if reward in weights:
+            raise ConfigError(
+                f"Reward spec {text!r} gives {reward!r} twice; give each reward once, with "
+                f"the total weight."
+            )
+        weights[reward] = weight
+    return weights
