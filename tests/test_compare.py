@@ -245,6 +245,8 @@ def test_a_failed_first_compare_records_no_settings_and_can_be_rerun(
         (["--eval-examples", "-1"], "eval_examples=-1 (--eval-examples)"),
         (["--kl-coef", "-1"], "kl_coef=-1.0 (--kl-coef) must be a finite number >= 0"),
         (["--env", "TextSumarize-v0"], "Did you mean 'TextSummarize-v0'"),
+        (["--advantage", "rloo"], "needs group_size >= 2"),
+        (["--group-size", "3", "--n-envs", "8"], "does not divide n_envs=8"),
     ],
 )
 def test_bad_compare_options_fail_before_anything_is_written(flags, message, tmp_path, capsys):

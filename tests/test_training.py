@@ -184,3 +184,32 @@ def test_json_outputs_are_strict_json(tmp_path):
     )
     data = strict_json(path.read_text())
     assert data == {"a": None, "b": [None, 1.5], "c": str(tmp_path)}
+
+
+def test_train_with_groups_and_rloo_from_the_cli(tiny_lm_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--model", tiny_lm_dir, "--timesteps", "64", "--n-envs", "4", "--n-steps", "8"]
+    args += ["--batch-size", "32", "--max-new-tokens", "4", "--max-prompt-tokens", "64"]
+    args += ["--eval-examples", "2", "--out", str(out), "--no-progress"]
+    args += ["--group-size", "2", "--advantage", "rloo"]
+    assert main(args) == 0
+    metrics = strict_json((out / "metrics.json").read_text())
+    assert metrics["config"]["group_size"] == 2 and metrics["config"]["advantage"] == "rloo"
+    model = PPO.load(out / "ppo.zip", device="cpu")
+    assert model.policy.value_net is None and model.normalize_advantage is False
+    assert model.rollout_buffer.advantage == "rloo" and model.rollout_buffer.group_size == 2
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"group_size": 3, "n_envs": 8}, "does not divide n_envs=8"),
+        ({"advantage": "rloo"}, "needs group_size >= 2"),
+        ({"advantage": "ppo2", "group_size": 2}, "not an advantage mode"),
+        ({"group_size": 2, "n_steps": 50, "max_new_tokens": 32}, "multiple of max_new_tokens"),
+        ({"group_size": 0}, "integer >= 1"),
+    ],
+)
+def test_bad_group_settings_name_the_fix(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**settings)

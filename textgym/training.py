@@ -16,6 +16,7 @@ from gymnasium.envs.registration import load_env_creator
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecEnv
 
 from textgym.atomic import (
     check_output_folder,
@@ -26,6 +27,7 @@ from textgym.atomic import (
 from textgym.env import TextGenEnv
 from textgym.errors import ConfigError, unknown_name
 from textgym.evaluation import EvalResult, evaluate_lm
+from textgym.groups import make_group_vec_env
 from textgym.kl import add_kl_penalty, check_kl_settings
 from textgym.models import DEFAULT_MODEL, load_tokenizer
 from textgym.policies.sampling import SamplingConfig
@@ -80,6 +82,8 @@ class TrainConfig:
     kl_coef: float | None = None
     target_kl: float | None = None
     kl_horizon: float = 10_000
+    group_size: int = 1
+    advantage: str = "gae"
     seed: int = 0
     device: str = "auto"
     out: str = "runs/textgym"
@@ -110,6 +114,12 @@ class TrainConfig:
         SamplingConfig(self.temperature, self.top_k, self.top_p)
         check_kl_settings(self.kl_coef, self.target_kl, self.kl_horizon)
         check_device(self.device)
+        check_groups(self)
+
+    @property
+    def grouped(self) -> bool:
+        """Whether envs run in groups sharing prompts (a group size or a group baseline)."""
+        return self.group_size > 1 or self.advantage != "gae"
 
     def make_env_kwargs(self, split: str) -> dict[str, Any]:
         """Keyword arguments for ``gym.make(self.env_id, ...)`` on ``split``."""
@@ -160,6 +170,23 @@ def check_env_id(env_id: Any) -> None:
             f"env id {env_id!r} is not a textgym text env (its entry point is "
             f"{entry_point!r}); PPO here trains an LM on a TextGenEnv. Use one of "
             f"{', '.join(ENV_IDS)}."
+        )
+
+
+def check_groups(config: TrainConfig) -> None:
+    """Raise unless the group size and advantage mode fit together and with the rollout."""
+    from textgym.policies.advantages import check_advantage_mode, check_group_size
+
+    check_advantage_mode(config.advantage, config.group_size)
+    check_group_size(config.group_size, config.n_envs)
+    if not config.grouped:
+        return
+    new_tokens = config.max_new_tokens or gym.spec(config.env_id).kwargs.get("max_new_tokens")
+    if new_tokens and config.n_steps % new_tokens:
+        raise ConfigError(
+            f"n_steps={config.n_steps} (--n-steps) must be a multiple of max_new_tokens="
+            f"{new_tokens} with groups: every episode of a group then fits in one rollout "
+            f"(padded envs take exactly max_new_tokens steps). Use --n-steps {new_tokens}."
         )
 
 
@@ -255,17 +282,13 @@ def build_ppo(config: TrainConfig) -> PPO:
     """The stock PPO with :class:`LMPolicy` and whole-episode minibatches."""
     from textgym.policies import EpisodeRolloutBuffer, LMPolicy
 
-    env = make_vec_env(
-        partial(gym.make, config.env_id),  # by id, SB3 would ask for render_mode="rgb_array"
-        n_envs=config.n_envs,
-        seed=config.seed,
-        env_kwargs=config.make_env_kwargs("train"),
-    )
+    env = build_env(config)
     policy_kwargs = {
         "model": config.model,
         "temperature": config.temperature,
         "top_k": config.top_k,
         "top_p": config.top_p,
+        "value_head": config.advantage == "gae",
         **config.policy_kwargs,
     }
     ppo_kwargs = {
@@ -278,12 +301,33 @@ def build_ppo(config: TrainConfig) -> PPO:
         "device": config.device,
         "tensorboard_log": str(Path(config.out) / "tensorboard"),
         "rollout_buffer_class": EpisodeRolloutBuffer,
+        "rollout_buffer_kwargs": {"advantage": config.advantage, "group_size": config.group_size},
+        # a group baseline is not to be re-centred per minibatch (see the README)
+        "normalize_advantage": config.advantage == "gae",
         **config.ppo_kwargs,
     }
     model = PPO(LMPolicy, env, policy_kwargs=policy_kwargs, **ppo_kwargs)
     if config.kl_coef or config.target_kl is not None:
         add_kl_penalty(model, config.kl_coef, config.target_kl, config.kl_horizon)
     return model
+
+
+def build_env(config: TrainConfig) -> VecEnv:
+    """The training envs: independent, or in groups sharing prompts (``group_size``)."""
+    if config.grouped:
+        return make_group_vec_env(
+            config.env_id,
+            config.n_envs,
+            config.group_size,
+            config.seed,
+            config.make_env_kwargs("train"),
+        )
+    return make_vec_env(
+        partial(gym.make, config.env_id),  # by id, SB3 would ask for render_mode="rgb_array"
+        n_envs=config.n_envs,
+        seed=config.seed,
+        env_kwargs=config.make_env_kwargs("train"),
+    )
 
 
 def train(config: TrainConfig, progress_bar: bool = True) -> TrainResult:

@@ -28,6 +28,8 @@ TRAIN_OPTIONS = (
     "eval_examples",
     "kl_coef",
     "target_kl",
+    "group_size",
+    "advantage",
     "device",
 )
 
@@ -71,6 +73,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=d.model, help="embedded name, HF name or path")
     p.add_argument("--kl-coef", type=float, default=d.kl_coef, help="β of the KL penalty")
     p.add_argument("--target-kl", type=float, default=None, help="adaptive β's target KL")
+    p.add_argument("--group-size", type=int, default=d.group_size, help="samples per prompt")
+    p.add_argument(
+        "--advantage", default=d.advantage, help="gae, or a group baseline: rloo, grpo, group_mean"
+    )
     p.add_argument("--out", default=c.out, help="output folder (re-use it to resume)")
     p.add_argument("--workers", type=int, default=c.workers, help="runs at the same time")
     p.add_argument("--backend", choices=BACKENDS, default=c.backend)

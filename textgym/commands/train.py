@@ -63,6 +63,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="target KL per episode (nats): makes β adaptive",
     )
+    p.add_argument(
+        "--group-size",
+        type=int,
+        default=d.group_size,
+        help="samples per prompt: envs in blocks of k sharing each episode's example",
+    )
+    p.add_argument(
+        "--advantage",
+        default=d.advantage,
+        help="gae (value head), or a group baseline without value head: rloo, grpo, group_mean",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device)
     p.add_argument("--out", default=d.out, help="output folder")
