@@ -12,7 +12,7 @@ import argparse
 
 import torch as th
 from bench_rollout import build, collect_seconds
-from common import machine, record
+from common import PRECISIONS, machine, record
 
 from textgym.kl import KLPenalty
 from textgym.policies import EpisodeRolloutBuffer
@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--new", type=int, default=32)
     parser.add_argument("--episodes", type=int, default=2, help="episodes per env")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--dtype", default="float32", choices=PRECISIONS)
     parser.add_argument("--repeats", type=int, default=3, help="alternate runs; keep the fastest")
     args = parser.parse_args()
     th.manual_seed(0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 import torch as th
-from common import cnndm_rows, machine, record, timer
+from common import PRECISIONS, cnndm_rows, machine, precision_kwargs, record, timer
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -30,7 +30,7 @@ def build(args: argparse.Namespace, kv_cache: bool = True, **ppo_kwargs: object)
         eos_token_ids=[len(tokenizer) - 1],  # a token never sampled in practice: fixed lengths
     )
     env = make_vec_env(TextGenEnv, n_envs=args.envs, seed=0, env_kwargs=env_kwargs)
-    policy_kwargs = {"model": args.model, "kv_cache": kv_cache, "dtype": args.dtype}
+    policy_kwargs = {"model": args.model, "kv_cache": kv_cache, **precision_kwargs(args.dtype)}
     return PPO(
         LMPolicy,
         env,
@@ -59,7 +59,8 @@ def generate_seconds(args: argparse.Namespace, model: PPO, lm: th.nn.Module) -> 
     ids = th.tensor(prompts, device=model.device)
     mask = (ids != env.pad_token_id).long()
     result: dict[str, float] = {}
-    with th.no_grad(), timer(result, "s"):
+    autocast = th.autocast(model.device.type, th.bfloat16, enabled=args.dtype == "autocast")
+    with th.no_grad(), autocast, timer(result, "s"):
         for _ in range(args.episodes):
             lm.generate(
                 input_ids=ids,
@@ -81,7 +82,7 @@ def main() -> None:
     parser.add_argument("--new", type=int, default=32)
     parser.add_argument("--episodes", type=int, default=2, help="episodes per env")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--dtype", default="float32", choices=PRECISIONS)
     parser.add_argument("--repeats", type=int, default=3, help="alternate runs; keep the fastest")
     parser.add_argument(
         "--no-cache-baseline", action="store_true", help="also time the policy without its KV cache"
@@ -90,7 +91,8 @@ def main() -> None:
     th.manual_seed(0)
     model = build(args)
     tokens = args.envs * args.new * args.episodes
-    lm = load_causal_lm(args.model, dtype=getattr(th, args.dtype)).to(model.device).eval()
+    weights = th.bfloat16 if args.dtype == "bfloat16" else th.float32
+    lm = load_causal_lm(args.model, dtype=weights).to(model.device).eval()
     runs = range(args.repeats)
     times = [(generate_seconds(args, model, lm), collect_seconds(model)) for _ in runs]
     generate_s, rollout_s = min(t[0] for t in times), min(t[1] for t in times)

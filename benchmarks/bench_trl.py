@@ -1,11 +1,13 @@
 """End to end (P3): textgym's PPO iteration vs TRL's ``GRPOTrainer``, back to back.
 
-Identical settings on both sides: the same model, the same CNN/DM prompts (built and capped
-by the textgym env, then given to TRL as the same text), ROUGE-L against the reference, KL
-β 0.05, ``--completions`` completions per step (TRL: ``--completions / --group`` prompts ×
-``--group``), exactly ``--new`` new tokens (EOS ignored on both sides), one epoch, one
-optimiser step per iteration. Prints completion tokens/s of each and the ratio, and the peak
-memory (GPU: ``max_memory_allocated``).
+textgym runs twice: with groups of ``--group`` samples per prompt (RLOO baseline, no value
+head) and without groups (GAE with the value head). Identical settings on every side: the
+same model, the same CNN/DM prompts (built and capped by the textgym env, then given to TRL
+as the same text), ROUGE-L against the reference, KL β 0.05, ``--completions`` completions
+per step (``--completions / --group`` prompts × ``--group``), exactly ``--new`` new tokens
+(EOS ignored on both sides), one epoch, one optimiser step per iteration. Prints completion
+tokens/s of each, the ratios, and the peak memory of each, each trainer in a fresh process
+(GPU: ``max_memory_allocated``; CPU: the process's peak RSS, model loading included).
 
 TRL is not a textgym dependency: ``pip install trl`` for this benchmark only; without it the
 benchmark says so and exits 0.
@@ -17,19 +19,28 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import subprocess
+import sys
 import tempfile
 import time
 
+import psutil
 import torch as th
-from common import cnndm_rows, machine, record
+from bench_update import PeakRSS
+from common import PRECISIONS, cnndm_rows, machine, precision_kwargs, record
 
 from textgym import DEFAULT_MODEL, load_causal_lm, load_tokenizer
 from textgym.rewards import make_reward
 from textgym.training import TrainConfig, build_ppo
 
 
-def textgym_config(args: argparse.Namespace, rows: list[dict]) -> TrainConfig:
-    """One PPO iteration = ``completions`` envs × ``new`` steps, one epoch, one minibatch."""
+def textgym_config(args: argparse.Namespace, rows: list[dict], group: int) -> TrainConfig:
+    """One PPO iteration = ``completions`` envs × ``new`` steps, one epoch, one minibatch.
+
+    ``group`` > 1: groups of that many samples per prompt with the RLOO baseline and no
+    value head; 1: independent prompts with GAE and the value head.
+    """
     tokenizer = load_tokenizer(args.model)
     return TrainConfig(
         reward="rougeL",
@@ -45,20 +56,24 @@ def textgym_config(args: argparse.Namespace, rows: list[dict]) -> TrainConfig:
         device=args.device,
         out=tempfile.mkdtemp(prefix="bench_trl."),
         env_kwargs={"dataset": rows, "eos_token_ids": [len(tokenizer) - 1]},
-        policy_kwargs={"dtype": args.dtype},
+        policy_kwargs=precision_kwargs(args.dtype),
         ppo_kwargs={"tensorboard_log": None},
+        group_size=group,
+        advantage="rloo" if group > 1 else "gae",
     )
 
 
-def time_textgym(args: argparse.Namespace, rows: list[dict]) -> tuple[float, float]:
+def time_textgym(args: argparse.Namespace, rows: list[dict], group: int) -> tuple[float, float]:
     """Seconds per iteration (mean over ``--steps`` after one warm-up) and peak GiB."""
-    model = build_ppo(textgym_config(args, rows))
+    model = build_ppo(textgym_config(args, rows, group))
     per_iteration = model.n_steps * model.n_envs
     model.learn(per_iteration)  # warm-up
     reset_peak(args.device)
     start = time.perf_counter()
-    model.learn(per_iteration * args.steps, reset_num_timesteps=False)
-    return (time.perf_counter() - start) / args.steps, peak_gib(args.device)
+    with PeakRSS() as rss:
+        model.learn(per_iteration * args.steps, reset_num_timesteps=False)
+    seconds = (time.perf_counter() - start) / args.steps
+    return seconds, peak_gib(args.device) if args.device != "cpu" else rss.peak_rss / 2**30
 
 
 def trl_prompts(args: argparse.Namespace, rows: list[dict]) -> list[dict]:
@@ -114,7 +129,7 @@ def time_trl(args: argparse.Namespace, rows: list[dict]) -> tuple[float, float]:
         report_to=[],
         save_strategy="no",
         use_cpu=args.device == "cpu",
-        bf16=args.dtype == "bfloat16",
+        bf16=args.dtype != "float32",  # TRL: autocast with float32 master weights
         seed=0,
     )
     timer = StepTimer()
@@ -126,8 +141,25 @@ def time_trl(args: argparse.Namespace, rows: list[dict]) -> tuple[float, float]:
         processing_class=tokenizer,
         callbacks=[timer],
     )
-    trainer.train()
-    return sum(timer.times[1:]) / args.steps, peak_gib(args.device)
+    with PeakRSS() as rss:
+        trainer.train()
+    peak = peak_gib(args.device) if args.device != "cpu" else rss.peak_rss / 2**30
+    return sum(timer.times[1:]) / args.steps, peak
+
+
+def time_one(args: argparse.Namespace, rows: list[dict], name: str) -> tuple[float, float]:
+    """Seconds per iteration and peak GiB of one trainer: ``textgym_groups|textgym|trl_grpo``."""
+    if name == "trl_grpo":
+        return time_trl(args, rows)
+    return time_textgym(args, rows, args.group if name == "textgym_groups" else 1)
+
+
+def isolated(name: str) -> tuple[float, float]:
+    """:func:`time_one` in a fresh Python process, so memory figures do not mix."""
+    command = [sys.executable, __file__, *sys.argv[1:], "--only", name]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    seconds, peak = json.loads(out.strip().splitlines()[-1])
+    return seconds, peak
 
 
 def reset_peak(device: str) -> None:
@@ -137,7 +169,10 @@ def reset_peak(device: str) -> None:
 
 
 def peak_gib(device: str) -> float:
-    return th.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else float("nan")
+    """Peak GPU memory (GiB) since the last reset; on CPU, this process's RSS."""
+    if device.startswith("cuda"):
+        return th.cuda.max_memory_allocated() / 2**30
+    return psutil.Process().memory_info().rss / 2**30
 
 
 def main() -> None:
@@ -146,33 +181,42 @@ def main() -> None:
     parser.add_argument("--prompt", type=int, default=391, help="prompt token cap")
     parser.add_argument("--new", type=int, default=32)
     parser.add_argument("--completions", type=int, default=8, help="completions per step")
-    parser.add_argument("--group", type=int, default=4, help="TRL completions per prompt")
+    parser.add_argument("--group", type=int, default=4, help="completions per prompt")
     parser.add_argument("--steps", type=int, default=2, help="timed iterations after a warm-up")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--dtype", default="float32", choices=PRECISIONS)
+    parser.add_argument("--only", choices=["textgym_groups", "textgym", "trl_grpo"])
     args = parser.parse_args()
     if importlib.util.find_spec("trl") is None:
         print("bench_trl: TRL is not installed (pip install trl); skipped.")
         return
     th.manual_seed(0)
     rows = cnndm_rows(64)
-    textgym_s, textgym_peak = time_textgym(args, rows)
-    trl_s, trl_peak = time_trl(args, rows)
+    if args.only:
+        print(json.dumps(time_one(args, rows, args.only)))
+        return
+    seconds, peaks = {}, {}
+    for name in ("textgym_groups", "textgym", "trl_grpo"):  # each in a fresh process
+        seconds[name], peaks[name] = isolated(name)
     tokens = args.completions * args.new
-    figures = {
-        "textgym_tok_s": tokens / textgym_s,
-        "trl_grpo_tok_s": tokens / trl_s,
-        "ratio_textgym_over_trl": trl_s / textgym_s,
-        "textgym_peak_gib": textgym_peak,
-        "trl_peak_gib": trl_peak,
-    }
+    figures = {f"{name}_tok_s": tokens / s for name, s in seconds.items()}
+    figures |= {f"{name}_peak_gib": peak for name, peak in peaks.items()}
+    figures["ratio_groups_over_trl"] = seconds["trl_grpo"] / seconds["textgym_groups"]
+    figures["ratio_no_groups_over_trl"] = seconds["trl_grpo"] / seconds["textgym"]
+    memory = "GPU max_memory_allocated" if args.device != "cpu" else "RSS"
     print(f"# end-to-end benchmark P3 ({machine()}, {args.dtype})")
-    print(f"{args.completions} completions ({args.group} per prompt for TRL), prompt <= ", end="")
-    print(f"{args.prompt}, {args.new} new tokens, ROUGE-L, beta 0.05, one epoch")
-    print("| trainer | completion tok/s | peak GiB |\n|---|---:|---:|")
-    print(f"| textgym PPO (no groups) | {figures['textgym_tok_s']:.1f} | {textgym_peak:.2f} |")
-    print(f"| TRL GRPOTrainer | {figures['trl_grpo_tok_s']:.1f} | {trl_peak:.2f} |")
-    print(f"\nratio textgym / TRL = {figures['ratio_textgym_over_trl']:.2f} (target >= 1.5)")
+    print(f"{args.completions} completions ({args.group} per prompt), ", end="")
+    print(f"prompt <= {args.prompt}, {args.new} new tokens, ROUGE-L, beta 0.05, one epoch")
+    print(f"| trainer | completion tok/s | peak GiB ({memory}) |\n|---|---:|---:|")
+    names = {
+        "textgym_groups": f"textgym PPO, groups of {args.group}, RLOO, no value head",
+        "textgym": "textgym PPO, no groups, GAE + value head",
+        "trl_grpo": f"TRL GRPOTrainer ({args.group} per prompt)",
+    }
+    for name, label in names.items():
+        print(f"| {label} | {figures[name + '_tok_s']:.1f} | {peaks[name]:.2f} |")
+    print(f"\nratio textgym groups / TRL = {figures['ratio_groups_over_trl']:.2f} (target >= 1.5)")
+    print(f"ratio textgym no groups / TRL = {figures['ratio_no_groups_over_trl']:.2f}")
     record("bench_trl", vars(args), figures)
 
 

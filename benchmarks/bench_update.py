@@ -17,7 +17,7 @@ import numpy as np
 import psutil
 import torch as th
 from bench_rollout import build, collect_seconds
-from common import machine, record
+from common import PRECISIONS, machine, record
 
 from textgym.policies import EpisodeRolloutBuffer
 
@@ -66,7 +66,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--dtype", default="float32", choices=PRECISIONS)
     args = parser.parse_args()
     th.manual_seed(0)
     model = build(args, rollout_buffer_class=EpisodeRolloutBuffer)

@@ -55,3 +55,13 @@ def record(bench: str, settings: dict, figures: dict) -> None:
     line = {"bench": bench, "machine": machine(), "settings": settings, "figures": figures}
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(line) + "\n")
+
+
+PRECISIONS = ["float32", "bfloat16", "autocast"]
+
+
+def precision_kwargs(precision: str) -> dict:
+    """``LMPolicy`` keyword arguments: float32, pure bfloat16 weights, or bf16 autocast."""
+    if precision == "autocast":
+        return {"dtype": "float32", "autocast": "bfloat16"}
+    return {"dtype": precision}

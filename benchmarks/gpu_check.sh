@@ -2,8 +2,8 @@
 # The GPU check: one command, about 8 minutes on one H100/H200-class GPU.
 #   1. the real-model tests (tests/test_real_model.py) on CUDA;
 #   2. the rollout (P1: 128- and 391-token prompts, 1 and 4 episodes/env), update, KL and
-#      end-to-end (P3, textgym vs TRL's GRPOTrainer) benchmarks on CUDA, in float32 and in
-#      bfloat16 weights.
+#      end-to-end (P3, textgym vs TRL's GRPOTrainer) benchmarks on CUDA, in float32 and under
+#      bfloat16 autocast (float32 master weights).
 # Figures go to one JSON file that the README's GPU table cites; each step's log sits beside it.
 # Needs textgym installed (with its dev extra) and a CUDA GPU; `pip install trl` for the P3 rows.
 # Usage: bash benchmarks/gpu_check.sh [OUT.json]   (an existing OUT is never overwritten)
@@ -26,7 +26,7 @@ step() {  # step NAME SECONDS COMMAND...: run one step with a time limit, log it
 }
 step real_model_tests 150 env TEXTGYM_TEST_DEVICE=cuda "$py" -P -m pytest -q -p no:cacheprovider \
   "$here/../tests/test_real_model.py"
-for dtype in float32 bfloat16; do
+for dtype in float32 autocast; do
   for setting in "128 1" "391 1" "128 4"; do
     set -- $setting
     step "rollout_${dtype}_p$1_e$2" 90 "$py" bench_rollout.py --device cuda --dtype "$dtype" \

@@ -16,7 +16,7 @@ import gymnasium as gym
 import textgym  # noqa: F401  (registers the envs)
 from textgym import load_causal_lm
 from textgym.atomic import write_text_atomic
-from textgym.experiments.kl_to_initial import greedy_sequences, kl_to_initial
+from textgym.evaluation.kl_to_initial import greedy_sequences, kl_to_initial
 from textgym.training import TrainConfig, train
 
 parser = argparse.ArgumentParser()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from textgym.errors import ConfigError
 from textgym.models import DEFAULT_MODEL, load_tokenizer
 from textgym.policies.kl_controller import KLController
-from textgym.policies.lm_loading import prepare_model
+from textgym.policies.lm_loading import prepare_model, resolve_dtype
 from textgym.policies.rollout_cache import RolloutCache, StepOutput
 from textgym.policies.sampling import SamplingConfig, process_logits
 from textgym.policies.sequences import append_actions, left_align
@@ -34,6 +35,7 @@ class _Options:
     value_head: bool
     group_prefixes: bool
     dropout: bool
+    autocast: str | None
     load_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -67,7 +69,11 @@ class LMPolicy(ActorCriticPolicy):
         group_prefixes: In updates, run one forward per prefix group instead of one per
             transition (results are equal; only speed differs).
         dropout: Keep the LM's dropout active during updates (off by default).
-        dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"`` weights for the LM.
+        dtype: ``"float32"``, ``"bfloat16"`` or ``"float16"`` weights for the LM. Pure
+            half-precision weights lose small Adam updates; prefer ``autocast``.
+        autocast: ``"bfloat16"`` runs every LM forward (rollouts, updates, the KL reference)
+            under ``torch.autocast`` while the weights, Adam and the heads' outputs stay
+            float32 (mixed precision with float32 master weights). None: off.
         gradient_checkpointing: Trade compute for memory in updates.
         lora: ``peft.LoraConfig`` keyword arguments to train LoRA adapters only.
         optimizer_class: As in SB3 (default Adam).
@@ -91,6 +97,7 @@ class LMPolicy(ActorCriticPolicy):
         group_prefixes: bool = True,
         dropout: bool = False,
         dtype: str = "float32",
+        autocast: str | None = None,
         gradient_checkpointing: bool = False,
         lora: dict[str, Any] | None = None,
         **kwargs: Any,
@@ -107,6 +114,7 @@ class LMPolicy(ActorCriticPolicy):
             value_head=bool(value_head),
             group_prefixes=group_prefixes,
             dropout=dropout,
+            autocast=check_autocast(autocast, dtype),
             load_kwargs={
                 "dtype": dtype,
                 "gradient_checkpointing": gradient_checkpointing,
@@ -179,6 +187,7 @@ class LMPolicy(ActorCriticPolicy):
             value_head=opts.value_head,
             group_prefixes=self.group_prefixes,
             dropout=opts.dropout,
+            autocast=opts.autocast,
             **opts.load_kwargs,
         )
         return data
@@ -231,7 +240,8 @@ class LMPolicy(ActorCriticPolicy):
     ) -> StepOutput:
         """``lm``'s outputs at each sequence's last token, from ``cache`` when no grad is needed."""
         if cache is not None and not th.is_grad_enabled():
-            return cache.step(seqs, lengths, _weights_version(lm))
+            with self.autocast_context():
+                return cache.step(seqs, lengths, _weights_version(lm))
         return self._outputs_at(lm, seqs, lengths, lengths - 1)
 
     def _values(self, out: StepOutput, seqs: th.Tensor, lengths: th.Tensor) -> th.Tensor:
@@ -311,9 +321,37 @@ class LMPolicy(ActorCriticPolicy):
         self, lm: th.nn.Module, seqs: th.Tensor, lengths: th.Tensor, positions: th.Tensor
     ) -> StepOutput:
         """LM outputs of row ``i`` at ``positions[i]``, one forward per prefix group."""
-        hidden, tokens = hidden_at(lm, seqs, lengths, positions, self.group_prefixes)
-        self.forward_tokens += tokens
-        return StepOutput(head_logits(lm, hidden), hidden)
+        with self.autocast_context():
+            hidden, tokens = hidden_at(lm, seqs, lengths, positions, self.group_prefixes)
+            self.forward_tokens += tokens
+            return StepOutput(head_logits(lm, hidden), hidden)
+
+    def autocast_context(self) -> AbstractContextManager:
+        """``torch.autocast`` for LM forwards when ``autocast`` is set (else a no-op)."""
+        dtype = self._options.autocast
+        if dtype is None:
+            return nullcontext()
+        return th.autocast(device_type=self.device.type, dtype=resolve_dtype(dtype))
+
+
+def check_autocast(autocast: str | None, dtype: str) -> str | None:
+    """Return ``autocast`` if usable with weights of ``dtype``; raise with the fix otherwise."""
+    if autocast is None:
+        return None
+    if autocast == "float16":
+        raise ConfigError(
+            "autocast='float16' needs a gradient scaler, which the stock PPO update has no "
+            "place for; use autocast='bfloat16' (CPUs and GPUs since Ampere), or "
+            "dtype='float16' weights."
+        )
+    if autocast != "bfloat16":
+        raise ConfigError(f"autocast={autocast!r} is not supported; use 'bfloat16' or None.")
+    if dtype != "float32":
+        raise ConfigError(
+            f"autocast={autocast!r} keeps float32 master weights, but dtype={dtype!r}: "
+            "use dtype='float32' with autocast (or dtype alone for pure half-precision)."
+        )
+    return autocast
 
 
 def _weights_version(lm: th.nn.Module) -> tuple[int, ...]:

@@ -18,6 +18,7 @@ import torch as th
 from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer
 
+from textgym.policies.hf_compat import cache_kwargs, output_cache
 from textgym.policies.sequences import is_prefix
 
 
@@ -41,12 +42,12 @@ def run_lm(
         input_ids=input_ids,
         attention_mask=attention_mask,
         position_ids=position_ids,
-        past_key_values=past if past is not None else DynamicCache(),
+        **cache_kwargs(model, past if past is not None else DynamicCache()),
         use_cache=True,
         output_hidden_states=True,
         logits_to_keep=1,
     )
-    return StepOutput(out.logits[:, -1], out.hidden_states[-1][:, -1]), out.past_key_values
+    return StepOutput(out.logits[:, -1], out.hidden_states[-1][:, -1]), output_cache(out)
 
 
 class RolloutCache:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import torch as th
 from transformers import DynamicCache
 
+from textgym.policies.hf_compat import cache_kwargs, output_cache
+
 MIN_SHARED = 8  # shorter common prefixes are not worth a cluster
 
 
@@ -74,7 +76,7 @@ def shared_prefix_hidden(
         output_hidden_states=True,
         logits_to_keep=1,
     )
-    past = _repeat_rows(prefix.past_key_values, owner)
+    past = _repeat_rows(output_cache(prefix), owner)
     start, rest = shared[owner], lengths[rows] - shared[owner]
     cont_width = int(rest.max())
     offsets = th.arange(cont_width, device=seqs.device)
@@ -84,7 +86,7 @@ def shared_prefix_hidden(
         input_ids=th.gather(seqs[rows], 1, index) * cont_mask,
         attention_mask=th.cat([prefix_mask[owner], cont_mask], dim=1),
         position_ids=start[:, None] + offsets,
-        past_key_values=past,
+        **cache_kwargs(lm, past),
         output_hidden_states=True,
         logits_to_keep=1,
     )

@@ -21,13 +21,11 @@ import torch as th
 
 from textgym.cli import main
 from textgym.errors import ConfigError, DatasetError, OutputInUseError, UnknownNameError
-from textgym.evaluation import EVAL_METRICS
+from textgym.evaluation.kl_to_initial import kl_to_initial
 from textgym.experiments import CompareConfig, compare, job
 from textgym.experiments.diversity import distinct_n
-from textgym.experiments.kl_to_initial import kl_to_initial
 from textgym.experiments.lock import locked
-from textgym.experiments.report import BEHAVIOUR, hacking_flags
-from textgym.experiments.stats import Interval, t_interval
+from textgym.experiments.metrics import BEHAVIOUR, HELD_OUT
 from textgym.models import load_causal_lm
 from textgym.training import TrainConfig
 
@@ -129,17 +127,26 @@ def test_grid_writes_every_file(grid):
         for file in ("run.json", "manifest.json", "metrics.json", "reward_curve.png"):
             assert (run / file).is_file(), (name, file)
         record = json.loads((run / "run.json").read_text())
-        assert record["kl_generations_match"] and record["episode_rewards"]
-        assert record["config"]["timesteps"] == 16
+        assert record["episode_rewards"] and record["config"]["timesteps"] == 16
+        per_example = record["per_example"]
+        assert record["example_ids"] == ["sum-test-0001", "sum-test-0002", "sum-test-0003"]
+        for policy in ("initial", "trained"):
+            assert len(per_example[policy]["rouge1"]) == 3
+            assert len(record["bleu_stats"][policy]) == 3
+        assert per_example["initial"]["kl_to_init_exact"] == [0.0, 0.0, 0.0]
     for png in ("gain_matrix.png", "training_curves.png", "reward_vs_kl.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rows = list(csv.DictReader((out / "results.csv").open()))
-    metrics = {*EVAL_METRICS, *BEHAVIOUR}
-    assert len(rows) == len(NAMES) * len(metrics)
+    metrics = {*HELD_OUT, *BEHAVIOUR}
     assert {(r["run"], r["metric"]) for r in rows} == {(n, m) for n in NAMES for m in metrics}
     results = json.loads((out / "results.json").read_text())
-    assert len(results["runs"]) == 4 and len(results["summary"]) == 2 * len(metrics)
-    assert all(s["n"] == 2 and s["ci95_low"] <= s["mean_gain"] for s in results["summary"])
+    summary = results["summary"]
+    assert len(results["runs"]) == 4 and len(summary) == 2 * len(metrics)
+    assert all(s["n_seeds"] == 2 and s["ci95_low"] <= s["ci95_high"] for s in summary)
+    bootstrapped = {s["metric"] for s in summary if s["method"] == "bootstrap"}
+    assert bootstrapped == metrics - {"distinct_1", "distinct_2", "perplexity"}
+    assert all(s["n_examples"] == 3 for s in summary if s["method"] == "bootstrap")
+    assert set(results["verdicts"]) == set(REWARDS)
 
 
 def test_only_the_reward_and_seed_differ_between_runs(grid):
@@ -159,10 +166,13 @@ def test_report_has_every_cell_with_a_ci(grid):
         rows = [line for line in lines if line.startswith(f"| {reward} |")]
         assert len(rows) == 2  # held-out metrics table and behaviour table
         cells = [c for row in rows for c in row.strip("|").split("|")[1:]]
-        assert len(cells) == len(EVAL_METRICS) + len(BEHAVIOUR)
-        assert all("±" in c for c in cells)
-    for metric in (*EVAL_METRICS, *BEHAVIOUR):
+        assert len(cells) == len(HELD_OUT) + len(BEHAVIOUR)
+        assert all("[" in c and ("sig" in c or "n.s." in c) and "MDE" in c for c in cells)
+        assert any(line.startswith(f"- **{reward}**: ") for line in lines)  # a verdict
+    for metric in (*HELD_OUT, *BEHAVIOUR):
         assert metric in text
+    assert "only 3 held-out examples" in text  # fewer than the 100 recommended
+    assert "## Ranking" in text  # two configurations
     assert "Reward hacking" in text and "![gain_matrix](gain_matrix.png)" in text
 
 
@@ -247,6 +257,17 @@ def test_a_failed_first_compare_records_no_settings_and_can_be_rerun(
         (["--env", "TextSumarize-v0"], "Did you mean 'TextSummarize-v0'"),
         (["--advantage", "rloo"], "needs group_size >= 2"),
         (["--group-size", "3", "--n-envs", "8"], "does not divide n_envs=8"),
+        (["--eval-every", "8", "--patience", "0"], "patience=0 (--patience) must be an integer"),
+        (["--kl-budget", "0.1"], "eval_every (--eval-every) is unset"),
+        (["--grid", "learning_rat=1e-5"], "Did you mean 'learning_rate'"),
+        (["--grid", "learning_rate="], "has an empty value"),
+        (["--grid", "group_size=2.5"], "group_size takes whole numbers"),
+        (["--grid", "learning_rate=1e-6..1e-4"], "a grid needs a list of values"),
+        (["--grid", "seed=1,2"], "use --rewards and --seeds"),
+        (["--grid", "group_size=1,3"], "Sweep point group_size=3: group_size=3"),
+        (["--grid", "kl_coef=0", "--grid", "kl_coef=1"], "gives 'kl_coef' twice"),
+        (["--search", "tpe"], "at least one axis"),
+        (["--rank-by", "rouge"], "Did you mean"),
     ],
 )
 def test_bad_compare_options_fail_before_anything_is_written(flags, message, tmp_path, capsys):
@@ -438,27 +459,3 @@ def test_distinct_n_by_hand():
     assert distinct_n(["a"], 2) == 0.0
     with pytest.raises(ValueError, match="n >= 1"):
         distinct_n(texts, 0)
-
-
-def test_t_interval_by_hand():
-    iv = t_interval([1.0, 2.0, 3.0])
-    # mean 2, s = 1, t_{0.975, 2} = 4.302653
-    assert iv.mean == 2 and iv.half_width == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)
-    assert iv.excludes_zero() is False
-    two = t_interval([0.1, 0.3])  # s = 0.1414214, t_{0.975, 1} = 12.706205
-    assert two.half_width == pytest.approx(12.706205 * 0.1414214 / math.sqrt(2), rel=1e-6)
-    one = t_interval([5.0])
-    assert one.mean == 5 and math.isnan(one.half_width) and not one.excludes_zero()
-
-
-def test_hacking_flag_needs_own_gain_and_most_others_falling():
-    def summary(own: float, others: dict[str, float]) -> dict:
-        cells = {("bleu", m): Interval(others.get(m, 0.01), 0.0, 2) for m in EVAL_METRICS}
-        cells["bleu", "own_reward"] = cells["bleu", "bleu"] = Interval(own, 0.0, 2)
-        return cells
-
-    falls = {m: -0.01 for m in ("rouge1", "rouge2", "rougeL")}
-    [line] = hacking_flags(summary(0.05, falls), ["bleu"])
-    assert "likely reward hacking" in line and "3 of 5" in line
-    assert hacking_flags(summary(-0.05, falls), ["bleu"]) == []  # own reward fell too
-    assert hacking_flags(summary(0.05, {"rouge1": -0.01}), ["bleu"]) == []  # one of five fell

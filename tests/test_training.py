@@ -48,12 +48,9 @@ def test_train_command_writes_every_output(tiny_lm_dir, tmp_path, capsys):
     assert "rougeL" in printed and "trained" in printed
     metrics = strict_json((out / "metrics.json").read_text())
     assert set(metrics["after"]["metrics"]) == {
-        "rouge1",
-        "rouge2",
-        "rougeL",
-        "rougeLsum",
-        "bleu",
-        "chrf",
+        *("rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "chrf", "own_reward"),
+        *("corpus_bleu", "kl_to_init", "kl_to_init_exact", "ref_nll", "perplexity"),
+        "mean_new_tokens",
     }
     assert len(metrics["after"]["generations"]) == 3 and metrics["episode_rewards"]
     assert (out / "reward_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -5,6 +5,10 @@ target is replaced. A folder at the target is replaced only while it holds nothi
 textgym wrote into it: :func:`write_atomic` leaves a small marker (``MARKER``) in every
 folder it writes, listing that folder's entries, and refuses to remove a folder holding
 anything else (a user's notes, another tool's output) or the current directory.
+
+A folder is replaced in two renames (old one away, new one in). A process killed between
+them leaves the target missing and the old folder in the temporary folder beside it;
+:func:`recover_interrupted` moves it back and removes such temporary folders.
 """
 
 from __future__ import annotations
@@ -97,6 +101,41 @@ def check_output_folder(path: str | os.PathLike[str], option: str = "out") -> No
 def temp_prefix(name: str) -> str:
     """The name prefix of the temporary folder :func:`write_atomic` makes beside ``name``."""
     return f".{name}."
+
+
+def recover_interrupted(path: str | os.PathLike[str]) -> None:
+    """Undo what a :func:`write_atomic` to ``path`` killed midway left behind.
+
+    If ``path`` is missing and a temporary folder beside it holds the old content (the kill
+    came between the two renames of a folder swap), that content is moved back. Then every
+    temporary folder of ``path`` is removed: ``.NAME.*`` folders holding nothing but
+    ``NAME`` and ``NAME.old``. Anything else is left alone. Call it only while no other
+    process writes to ``path``.
+    """
+    target = Path(os.path.abspath(path))
+    temps = _temp_folders(target)
+    if not target.exists() and not target.is_symlink():
+        olds = [tmp / f"{target.name}.old" for tmp in temps]
+        olds = [old for old in olds if old.exists()]
+        if olds:
+            max(olds, key=lambda old: old.stat().st_mtime_ns).rename(target)
+    for tmp in temps:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _temp_folders(target: Path) -> list[Path]:
+    """The temporary folders :func:`write_atomic` left beside ``target``."""
+    if not target.parent.is_dir():
+        return []
+    own = {target.name, f"{target.name}.old"}
+    return [
+        entry
+        for entry in target.parent.iterdir()
+        if entry.name.startswith(temp_prefix(target.name))
+        and entry.is_dir()
+        and not entry.is_symlink()
+        and {child.name for child in entry.iterdir()} <= own
+    ]
 
 
 def check_replaceable(path: str | os.PathLike[str]) -> None:

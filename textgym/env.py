@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,6 +20,20 @@ from textgym.rewards import make_reward, score
 from textgym.spaces import TokenIdBox, vocab_fingerprint
 
 ObsDict = dict[str, np.ndarray]
+# What TextGenEnv.get_state saves: every attribute that changes while the env runs.
+_STATE = (
+    "_input_ids",
+    "_mask",
+    "_generated",
+    "_example",
+    "_done",
+    "_last_score",
+    "_steps",
+    "_warned_truncation",
+    "_example_rng",
+    "_np_random",
+    "_np_random_seed",
+)
 
 
 class TextGenEnv(gym.Env[ObsDict, np.int64]):
@@ -251,6 +266,21 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
             "reward_components": components,
         }
         return float(total[0]), info
+
+    def get_state(self) -> dict[str, Any]:
+        """A copy of everything that changes as the env runs, for checkpoints.
+
+        The current episode (observation, example, generated tokens, done flag, counters)
+        and the random streams (``np_random``, the example stream of ``example_seed``); not
+        the data, tokenizer or reward, which the env's arguments give. :meth:`set_state` on
+        an env built with the same arguments continues exactly where this one was.
+        """
+        return copy.deepcopy({name: getattr(self, name) for name in _STATE})
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Continue from a :meth:`get_state` of an env built with the same arguments."""
+        for name in _STATE:
+            setattr(self, name, copy.deepcopy(state[name]))
 
     def generated_text(self) -> str:
         """Decode the tokens generated so far (special tokens removed)."""

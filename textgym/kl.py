@@ -67,6 +67,20 @@ def frozen_reference(
     return model, nullcontext
 
 
+def policy_reference(model: Any) -> tuple[th.nn.Module, Callable[[], AbstractContextManager]]:
+    """The frozen reference of a PPO ``model``: its KL penalty's if it has one, else a new one.
+
+    Evaluation measures the KL and perplexity against it; sharing the penalty's avoids a
+    second copy of the weights (see :func:`frozen_reference` for what a new one is).
+    Building one leaves torch's random state as it was, so training is unchanged by it.
+    """
+    shaping = getattr(getattr(model, "rollout_buffer", None), "reward_shaping", None)
+    if isinstance(shaping, KLPenalty):
+        return shaping.reference, shaping.reference_mode
+    with th.random.fork_rng(devices=[]):
+        return frozen_reference(model.policy)
+
+
 @dataclass
 class KLComponents:
     """One rollout's shaping, per step: ``(n_steps, n_envs)`` arrays and the β used."""
@@ -125,6 +139,17 @@ class KLPenalty:
         self._record("kl/shaped_reward", buffer.rewards.mean())
         self._finish_episodes(kl, buffer.episode_starts.astype(bool), np.asarray(dones, bool))
 
+    def get_state(self) -> dict[str, np.ndarray]:
+        """The KL summed so far in each env's running episode, for checkpoints.
+
+        β is not in it: it is a buffer of ``policy.kl_controller``, saved with the policy.
+        """
+        return {"episode_kl": self._episode_kl.copy()}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        """Continue from a :meth:`get_state`."""
+        self._episode_kl = np.array(state["episode_kl"], dtype=float)
+
     @th.no_grad()
     def token_kl(self, buffer: EpisodeRolloutBuffer) -> np.ndarray:
         """``log π(a|s) − log π_ref(a|s)`` for every step of a filled, unflattened buffer.
@@ -151,7 +176,7 @@ class KLPenalty:
         self, seqs: th.Tensor, lengths: th.Tensor, actions: th.Tensor
     ) -> th.Tensor:
         """``log π_ref(actions[i] | seqs[i, :lengths[i]])``; ``seqs`` also hold the actions."""
-        with self.reference_mode():
+        with self.reference_mode(), self.policy.autocast_context():
             hidden, _ = hidden_at(
                 self.reference, seqs, lengths + 1, lengths - 1, max_tokens=self.max_tokens
             )

@@ -24,6 +24,7 @@ from textgym.atomic import check_replaceable, write_atomic
 from textgym.errors import ConfigError, DatasetError
 from textgym.models import DEFAULT_MODEL, load_tokenizer, resolve_pretrained
 from textgym.rewards.reward_model import RewardModel, format_pair, right_pad
+from textgym.stats.intervals import wilson_interval
 
 PAIR_FIELDS = ("prompt", "chosen", "rejected")
 
@@ -444,16 +445,6 @@ def _progress(batches: Iterator[Any], total: int, enabled: bool) -> Iterator[Any
     from tqdm.auto import tqdm
 
     return iter(tqdm(batches, total=total, desc="train-rm", unit="step"))
-
-
-def wilson_interval(proportion: float, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion observed on ``n`` trials."""
-    if n <= 0:
-        return (0.0, 1.0)
-    denom = 1 + z * z / n
-    centre = (proportion + z * z / (2 * n)) / denom
-    half = z * math.sqrt(proportion * (1 - proportion) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def _save(model: Any, tokenizer: Any, result: RMResult) -> None:

@@ -1,7 +1,8 @@
 """How well do rewards agree with human judgments? Kendall and Spearman correlations.
 
 Input is a JSONL file of human-judged summaries, one line per (document, system):
-``doc_id``, ``system``, ``source``, ``summary``, ``reference`` (a string or a list of strings)
+``doc_id``, ``system``, ``source``, ``summary``, the reference(s) (``references``: a list
+of strings, or ``reference``: a string or a list; ``references`` wins when a line has both)
 and one or more numeric human score columns (e.g. ``litepyramid_recall``, ``relevance``).
 ``summary`` and ``source`` must be strings (a null summary is an error naming the line, not
 the text "None"). A human score that is not a finite number (``"n/a"``, null, missing) leaves
@@ -24,7 +25,13 @@ Confidence intervals (95%, percentile bootstrap): documents are resampled with r
 reward and human column, so intervals are paired. At system level each resample recomputes
 the per-system means from the resampled documents and correlates them (the systems stay
 fixed: the interval reflects the choice of documents only). At summary level each resample
-averages the per-document correlations of the resampled documents.
+averages the per-document correlations of the resampled documents. (The percentile step
+is :func:`textgym.stats.percentile_interval`; ``scipy.stats.bootstrap`` is not used because
+one set of document resamples must serve every reward and column, to pair the intervals.)
+
+With several references per summary, ``multi_reference`` ("max" or "mean") sets how the
+ROUGE, BLEU and chrF rewards combine their scores against each (see
+:mod:`textgym.rewards.multi_reference`); None keeps each reward's default.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ import numpy as np
 
 from textgym.atomic import check_output_folder, write_atomic, write_text_atomic
 from textgym.errors import ConfigError, DatasetError, did_you_mean
+from textgym.stats.intervals import percentile_interval
 
 KNOWN_FIELDS = ("id", "doc_id", "system", "source", "summary", "reference", "references")
 LEVELS = ("system", "summary")
@@ -121,6 +129,7 @@ class ValidityResult:
     bootstrap: int
     seed: int
     judgments: str = ""
+    multi_reference: str | None = None
     skipped_scores: dict[str, int] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
 
@@ -151,6 +160,7 @@ def validate_rewards(
     seed: int = 0,
     batch_size: int = 256,
     out: str | os.PathLike[str] | None = None,
+    multi_reference: str | None = None,
 ) -> ValidityResult:
     """Correlate each reward with each human column at system and summary level.
 
@@ -165,13 +175,17 @@ def validate_rewards(
         batch_size: Summaries per reward call.
         out: If given, a folder to write ``validity.csv``, ``validity.json`` and
             ``validity_kendall_system.png`` into (see :func:`write_report`).
+        multi_reference: ``"max"`` or ``"mean"``: how every reward combines its scores
+            against several references (None: each reward's default).
 
     Raises:
-        ConfigError: no rewards, an unknown reward, a negative ``bootstrap``, or an ``out``
-            that is a file or cannot be written (all checked before any scoring).
+        ConfigError: no rewards, an unknown reward, a reward without a multi-reference rule
+            while ``multi_reference`` is set, a negative ``bootstrap``, or an ``out`` that is
+            a file or cannot be written (all checked before any scoring).
         DatasetError: a malformed judgments file or a missing human column.
     """
     from textgym.rewards import make_reward
+    from textgym.rewards.multi_reference import with_multi_reference
 
     if not rewards:
         raise ConfigError("Pass at least one reward, e.g. rewards=['rouge1', 'rougeL'].")
@@ -179,7 +193,10 @@ def validate_rewards(
         raise ConfigError(f"bootstrap={bootstrap!r} must be a non-negative integer, e.g. 1000.")
     if out is not None:
         check_output_folder(out, "--out")
-    reward_fns = [(spec, make_reward(spec)) for spec in rewards]  # unknown names fail first
+    # unknown names and rules fail first
+    reward_fns = [
+        (spec, with_multi_reference(make_reward(spec), multi_reference)) for spec in rewards
+    ]
     data = judgments if isinstance(judgments, Judgments) else load_judgments(judgments)
     columns = select_human_columns(data, human_columns)
     samples = _resamples(len(data.doc_ids), bootstrap, seed)
@@ -200,6 +217,7 @@ def validate_rewards(
         bootstrap=bootstrap,
         seed=seed,
         judgments="" if isinstance(judgments, Judgments) else str(judgments),
+        multi_reference=multi_reference,
         skipped_scores=skipped_scores(data, columns),
     )
     if out is not None:
@@ -234,7 +252,7 @@ def load_judgments(path: str | os.PathLike[str]) -> Judgments:
         cells=cells.reshape(-1, 2),
         sources=[str(r["source"]) for r in rows],
         summaries=[str(r["summary"]) for r in rows],
-        references=[_references(r["reference"]) for r in rows],
+        references=[_references(_reference_value(r)) for r in rows],
         human={c: np.array([_score(r.get(c)) for r in rows]) for c in numeric},
     )
 
@@ -266,14 +284,17 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def _check_row(row: Any, where: str) -> None:
-    needed = ("doc_id", "system", "source", "summary", "reference")
+    needed = ("doc_id", "system", "source", "summary")
     if not isinstance(row, dict):
         raise DatasetError(f"{where} is a {type(row).__name__}, not a JSON object.")
     missing = [name for name in needed if name not in row]
+    if "reference" not in row and "references" not in row:
+        missing.append("reference (or references)")
     if missing:
         raise DatasetError(
             f"{where} lacks the field(s) {', '.join(missing)} (it has {', '.join(row)}); every "
-            f"line needs {', '.join(needed)} and numeric human score columns."
+            f"line needs {', '.join(needed)}, reference or references, and numeric human "
+            "score columns."
         )
     _check_types(row, where)
 
@@ -289,12 +310,13 @@ def _check_types(row: dict[str, Any], where: str) -> None:
     for name in ("doc_id", "system"):
         if isinstance(row[name], bool) or not isinstance(row[name], (str, int)):
             raise DatasetError(f"{where}: {name} is {row[name]!r:.60}; use a string or integer.")
-    reference = row["reference"]
+    reference = _reference_value(row)
     if not isinstance(reference, str) and not (
         isinstance(reference, list) and reference and all(isinstance(r, str) for r in reference)
     ):
+        field = "references" if "references" in row else "reference"
         raise DatasetError(
-            f"{where}: reference {reference!r:.60} must be a string or a non-empty list of "
+            f"{where}: {field} {reference!r:.60} must be a string or a non-empty list of "
             "strings (several references)."
         )
 
@@ -338,6 +360,11 @@ def _is_number(value: Any) -> bool:
         and not isinstance(value, bool)
         and math.isfinite(float(value))
     )
+
+
+def _reference_value(row: dict[str, Any]) -> Any:
+    """The line's ``references`` field if it has one, else its ``reference`` field."""
+    return row["references"] if "references" in row else row["reference"]
 
 
 def _references(value: str | list[str]) -> list[str]:
@@ -470,7 +497,7 @@ def _resamples(n_docs: int, bootstrap: int, seed: int) -> np.ndarray:
 def _correlation(
     reward: str, column: str, level: str, point: np.ndarray, boot: np.ndarray, n: int
 ) -> Correlation:
-    low, high = _percentile_interval(boot)
+    low, high = percentile_interval(boot)  # 95 %, NaN replicates ignored
     return Correlation(
         reward=reward,
         human=column,
@@ -483,16 +510,6 @@ def _correlation(
         spearman_high=float(high[1]),
         n=n,
     )
-
-
-def _percentile_interval(boot: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """2.5th and 97.5th percentiles of each column, ignoring NaN (NaN if none)."""
-    low, high = np.full(2, np.nan), np.full(2, np.nan)
-    for j in range(boot.shape[1]):
-        values = boot[:, j][~np.isnan(boot[:, j])]
-        if len(values):
-            low[j], high[j] = np.percentile(values, [2.5, 97.5])
-    return low, high
 
 
 def write_report(result: ValidityResult, out: str | os.PathLike[str]) -> dict[str, str]:

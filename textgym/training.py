@@ -24,13 +24,23 @@ from textgym.atomic import (
     write_atomic,
     write_json_atomic,
 )
+from textgym.checkpoints import CHECKPOINT_ROLLOUTS, Checkpoint, Checkpointer, load_checkpoint
 from textgym.env import TextGenEnv
 from textgym.errors import ConfigError, unknown_name
-from textgym.evaluation import EvalResult, evaluate_lm
+from textgym.evaluation import EvalResult
+from textgym.evaluation.held_out import evaluate_held_out, make_eval_env, periodic_eval
+from textgym.evaluation.settings import check_eval_settings
 from textgym.groups import make_group_vec_env
-from textgym.kl import add_kl_penalty, check_kl_settings
+from textgym.kl import add_kl_penalty, check_kl_settings, policy_reference
 from textgym.models import DEFAULT_MODEL, load_tokenizer
 from textgym.policies.sampling import SamplingConfig
+from textgym.run_folder import (
+    clear_previous,
+    finish_run,
+    recover_outputs,
+    settings_record,
+    start_run,
+)
 
 # int setting -> (its smallest valid value, what it is); checked by TrainConfig.validate
 INT_SETTINGS = {
@@ -44,8 +54,10 @@ INT_SETTINGS = {
     "eval_examples": (1, "the held-out examples evaluated before and after training"),
     "top_k": (0, "sample among the k most likely tokens (0: all)"),
     "seed": (0, "PPO's seed; env i gets seed + i"),
+    "checkpoint_every": (0, "the timesteps between checkpoints (0: none; unset: 4 rollouts)"),
 }
-OPTIONAL_SETTINGS = ("max_prompt_tokens", "max_new_tokens")  # None: the env's default
+# None: the env's default (tokens), every CHECKPOINT_ROLLOUTS rollouts (checkpoints)
+OPTIONAL_SETTINGS = ("max_prompt_tokens", "max_new_tokens", "checkpoint_every")
 
 
 @dataclass
@@ -55,7 +67,14 @@ class TrainConfig:
     The settings are checked on construction and again by :func:`train` (see
     :meth:`validate`). ``kl_coef`` is the β of the KL penalty: None (the default) or 0 is
     no penalty; with ``target_kl`` set and ``kl_coef`` None, the adaptive β starts at
-    :data:`~textgym.kl.INITIAL_BETA` (0.1).
+    :data:`~textgym.kl.INITIAL_BETA` (0.1). ``checkpoint_every`` is the fewest timesteps
+    between two checkpoints (None, the default: every
+    :data:`~textgym.checkpoints.CHECKPOINT_ROLLOUTS` rollouts; 0: no checkpoints); it does
+    not change what the run computes. Held-out evaluation reads ``eval_dataset`` (else the
+    ``eval_split`` of ``dataset``), ``eval_examples`` examples, greedy plus ``eval_samples``
+    samples per prompt; ``eval_every`` adds periodic evaluations that keep the best
+    ``eval_metric`` and stop on ``patience`` or ``kl_budget`` (see
+    :mod:`textgym.evaluation.held_out` and :class:`~textgym.evaluation.PeriodicEval`).
 
     Raises:
         TextGymError: a setting is unusable (see :meth:`validate`).
@@ -74,8 +93,14 @@ class TrainConfig:
     max_prompt_tokens: int | None = None
     max_new_tokens: int | None = None
     dataset: str | None = None
+    eval_dataset: str | None = None
     eval_split: str = "test"
-    eval_examples: int = 20
+    eval_examples: int = 100
+    eval_samples: int = 0
+    eval_every: int | None = None
+    eval_metric: str = "own_reward"
+    patience: int | None = None
+    kl_budget: float | None = None
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
@@ -87,6 +112,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     out: str = "runs/textgym"
+    checkpoint_every: int | None = None
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     ppo_kwargs: dict[str, Any] = field(default_factory=dict)
     policy_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -115,6 +141,9 @@ class TrainConfig:
         check_kl_settings(self.kl_coef, self.target_kl, self.kl_horizon)
         check_device(self.device)
         check_groups(self)
+        check_eval_settings(
+            self.eval_every, self.patience, self.kl_budget, self.eval_metric, self.eval_samples
+        )
 
     @property
     def grouped(self) -> bool:
@@ -264,6 +293,7 @@ class TrainResult:
     episode_rewards: list[float]
     model: PPO
     files: dict[str, str]
+    evaluations: list[dict[str, float]] = field(default_factory=list)  # periodic, if any
 
 
 class EpisodeRewards(BaseCallback):
@@ -330,41 +360,114 @@ def build_env(config: TrainConfig) -> VecEnv:
     )
 
 
-def train(config: TrainConfig, progress_bar: bool = True) -> TrainResult:
+def train(config: TrainConfig, progress_bar: bool = True, resume: bool = False) -> TrainResult:
     """Evaluate, train with PPO, evaluate again, and save model, metrics and reward curve.
 
-    Only the names :func:`save_run` writes (and ``tensorboard/``) are touched in
-    ``config.out``; anything else there is left alone.
+    Only the names :func:`save_run` writes (and ``tensorboard/``, ``checkpoints/``) are
+    touched in ``config.out``; anything else there is left alone. ``train.json`` is written
+    last; an unfinished set of outputs is removed first (see :mod:`textgym.run_folder`).
+
+    A checkpoint is saved every ``config.checkpoint_every`` timesteps and after the last
+    update (see :mod:`textgym.checkpoints`). With ``resume``, the run in ``config.out``
+    continues from its checkpoint: on the same machine it ends bit for bit as it would have
+    without the interruption (weights, episode rewards, metrics).
 
     Everything that can be checked is checked before the model is loaded: the settings
     (:meth:`TrainConfig.validate`), ``config.out``, and the env with its dataset and reward
     (built on the eval split first).
 
     Raises:
-        ConfigError: an unusable setting, or ``config.out`` is a file, cannot be created or
-            written, or holds an ``hf_model`` folder textgym did not write.
+        ConfigError: an unusable setting; ``config.out`` is a file, cannot be created or
+            written, holds an ``hf_model`` folder textgym did not write, or the checkpoint
+            of an unfinished run (without ``resume``); with ``resume``, it holds no
+            checkpoint, one of a run with other settings, or a finished run.
         UnknownNameError: an unregistered env id or reward.
         DatasetError: the dataset is missing, empty or lacks a field.
     """
     config.validate()  # again: a field may have changed since construction
-    check_output_folder(config.out, "--out")
-    check_replaceable(Path(config.out) / "hf_model")
-    eval_env = gym.make(config.env_id, **config.make_env_kwargs(config.eval_split)).unwrapped
+    out = Path(config.out)
+    recover_outputs(out)
+    settings = settings_record(config)
+    checkpoint = load_checkpoint(out, settings) if resume else None
+    check_output_folder(out, "--out")
+    check_replaceable(out / "hf_model")
+    run_id = start_run(out, resume)
+    eval_env = make_eval_env(config)
     model = build_ppo(config)
-    before = evaluate_lm(model.policy.lm, eval_env, config.eval_examples)
     curve = EpisodeRewards()
-    model.learn(config.timesteps, callback=curve, progress_bar=progress_bar)
-    after = evaluate_lm(model.policy.lm, eval_env, config.eval_examples)
-    files = save_run(config, model, before, after, curve.rewards)
-    return TrainResult(before, after, curve.rewards, model, files)
+    before = start_model(model, curve, checkpoint, eval_env, config)
+    clear_previous(out, resume)
+    manifest = {"run_id": run_id, "config": settings}
+    saver = checkpointer(config, manifest, curve, before, model.num_timesteps)
+    reference = policy_reference(model)  # the initial model, for KL and perplexity
+    resumed_at = None if checkpoint is None else model.num_timesteps
+    periodic = periodic_eval(config, eval_env, reference, resumed_at)
+    model.learn(
+        config.timesteps - model.num_timesteps,
+        callback=[curve, *saver, *periodic],
+        reset_num_timesteps=checkpoint is None,
+        progress_bar=progress_bar,
+    )
+    after = evaluate_held_out(model.policy.lm, eval_env, config, reference)
+    files = save_run(config, model, before, after, curve.rewards, run_id)
+    history = [entry for callback in periodic for entry in callback.history]
+    return TrainResult(before, after, curve.rewards, model, files, history)
+
+
+def start_model(
+    model: PPO,
+    curve: EpisodeRewards,
+    checkpoint: Checkpoint | None,
+    eval_env: TextGenEnv,
+    config: TrainConfig,
+) -> EvalResult:
+    """Evaluate a new ``model``, or restore it and ``curve`` from ``checkpoint``.
+
+    Returns the evaluation of the initial model (saved with the checkpoint).
+    """
+    if checkpoint is None:
+        return evaluate_held_out(model.policy.lm, eval_env, config)
+    checkpoint.restore(model)
+    curve.rewards = list(checkpoint.extras["episode_rewards"])
+    return EvalResult(**checkpoint.extras["before"])
+
+
+def checkpointer(
+    config: TrainConfig,
+    manifest: dict[str, Any],
+    curve: EpisodeRewards,
+    before: EvalResult,
+    saved_at: int,
+) -> list[BaseCallback]:
+    """The :class:`Checkpointer` of ``config`` (none with ``checkpoint_every=0``).
+
+    Its checkpoints hold ``manifest``, the reward ``curve`` so far and the evaluation
+    ``before`` training; ``saved_at`` is the timesteps of the checkpoint resumed from.
+    """
+    if config.checkpoint_every == 0:
+        return []
+
+    def extras() -> dict[str, Any]:
+        return {"episode_rewards": list(curve.rewards), "before": asdict(before)}
+
+    rollout = config.n_steps * config.n_envs
+    every = config.checkpoint_every or CHECKPOINT_ROLLOUTS * rollout  # None: the default
+    return [Checkpointer(config.out, manifest, every, extras, saved_at)]
 
 
 def save_run(
-    config: TrainConfig, model: PPO, before: EvalResult, after: EvalResult, rewards: list[float]
+    config: TrainConfig,
+    model: PPO,
+    before: EvalResult,
+    after: EvalResult,
+    rewards: list[float],
+    run_id: str,
 ) -> dict[str, str]:
-    """Write the SB3 zip, the Hugging Face folder, metrics JSON and the reward-curve PNG.
+    """Write the SB3 zip, the Hugging Face folder, metrics JSON, reward-curve PNG, train.json.
 
-    ``metrics.json`` is strict JSON: a NaN or infinite number is written as null.
+    ``train.json`` comes last: the run ``run_id``'s settings and the hashes of the other
+    files (see :mod:`textgym.run_folder`). ``metrics.json`` is strict JSON: a NaN or
+    infinite number is written as null.
     """
     out = Path(config.out)
     tokenizer = load_tokenizer(config.model)
@@ -385,6 +488,7 @@ def save_run(
         "episode_rewards": rewards,
     }
     files["metrics"] = str(write_json_atomic(out / "metrics.json", metrics))
+    files["done"] = str(finish_run(out, run_id, settings_record(config)))
     return files
 
 

@@ -1,13 +1,15 @@
-"""``textgym compare``: train one run per (reward, seed), all else equal, and write a report."""
+"""``textgym compare``: train one run per (reward, sweep point, seed) and write a report."""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import fields
 
+from textgym.commands.eval_arguments import EVAL_OPTIONS, add_eval_arguments
 from textgym.errors import ConfigError
 from textgym.experiments import CompareConfig, CompareResult, compare, report
-from textgym.experiments.config import BACKENDS
+from textgym.experiments.axes import parse_axis
+from textgym.experiments.config import BACKENDS, SEARCHES
 from textgym.rewards.spec import split_reward_list
 from textgym.training import TrainConfig
 
@@ -24,8 +26,7 @@ TRAIN_OPTIONS = (
     "max_prompt_tokens",
     "max_new_tokens",
     "dataset",
-    "eval_split",
-    "eval_examples",
+    *EVAL_OPTIONS,
     "kl_coef",
     "target_kl",
     "group_size",
@@ -83,14 +84,60 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-runs", type=int, default=None, help="train at most this many runs")
     p.add_argument("--no-keep-models", action="store_true", help="delete weights after eval")
     p.add_argument("--report-only", action="store_true", help="rebuild the report, train none")
-    for name in ("n_envs", "n_steps", "batch_size", "n_epochs", "eval_examples"):
+    for name in ("n_envs", "n_steps", "batch_size", "n_epochs"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
     p.add_argument("--learning-rate", type=float, default=d.learning_rate)
     p.add_argument("--max-prompt-tokens", type=int, default=None)
     p.add_argument("--max-new-tokens", type=int, default=None)
     p.add_argument("--dataset", default=None, help="JSONL/CSV path or HF dataset name")
-    p.add_argument("--eval-split", default=d.eval_split)
     p.add_argument("--device", default=d.device)
+    add_eval_arguments(p)
+    add_sweep_arguments(p)
+
+
+def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the sweep options: axes, search and ranking."""
+    c = CompareConfig()
+    g = p.add_argument_group("sweeps beyond reward and seed")
+    g.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="NAME=VALUES",
+        help="vary a training setting: NAME=A,B,C (every combination of the --grid axes is "
+        "trained) or, with --search, NAME=LOW..HIGH[:log]; repeat for more axes, e.g. "
+        "--grid learning_rate=1e-5,5e-6 --grid kl_coef=0,0.05",
+    )
+    g.add_argument(
+        "--search",
+        choices=SEARCHES,
+        default=None,
+        help="draw --trials configurations from the --grid axes instead of all: random or "
+        "tpe (Bayesian, Optuna's TPE; needs textgym[search])",
+    )
+    g.add_argument("--trials", type=int, default=c.trials, help="configurations a search trains")
+    g.add_argument("--search-seed", type=int, default=c.search_seed)
+    g.add_argument(
+        "--rank-by",
+        default=c.rank_by,
+        help="metric whose held-out gain ranks configurations (and a search maximises)",
+    )
+
+
+def parse_grid(texts: list[str]) -> dict[str, object]:
+    """``["learning_rate=1e-5,5e-6", ...]`` -> the axes; each setting at most once.
+
+    Raises:
+        ConfigError: an axis is malformed or given twice.
+        UnknownNameError: an unknown setting name.
+    """
+    grid: dict[str, object] = {}
+    for text in texts:
+        name, axis = parse_axis(text)
+        if name in grid:
+            raise ConfigError(f"--grid gives {name!r} twice; list all its values in one --grid.")
+        grid[name] = axis
+    return grid
 
 
 def base_config(args: argparse.Namespace) -> TrainConfig:
@@ -128,7 +175,7 @@ def print_summary(result: CompareResult) -> None:
 def run(args: argparse.Namespace) -> None:
     """Run ``textgym compare`` with parsed ``args``."""
     if args.report_only:
-        for kind, path in report(args.out).items():
+        for kind, path in report(args.out, rank_by=args.rank_by).items():
             print(f"{kind:>16}: {path}")
         return
     config = CompareConfig(
@@ -140,5 +187,10 @@ def run(args: argparse.Namespace) -> None:
         backend=args.backend,
         max_runs=args.max_runs,
         keep_models=not args.no_keep_models,
+        grid=parse_grid(args.grid),
+        search=args.search,
+        trials=args.trials,
+        search_seed=args.search_seed,
+        rank_by=args.rank_by,
     )
     print_summary(compare(config))

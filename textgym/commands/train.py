@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from textgym.commands.eval_arguments import add_eval_arguments
 from textgym.errors import ConfigError
 from textgym.rewards.spec import parse_reward_spec
 from textgym.training import TrainConfig, TrainResult, train
@@ -45,8 +47,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dataset", default=None, help="JSONL/CSV path or HF dataset name (default: shipped data)"
     )
-    p.add_argument("--eval-split", default=d.eval_split)
-    p.add_argument("--eval-examples", type=int, default=d.eval_examples)
+    add_eval_arguments(p)
     p.add_argument("--temperature", type=float, default=d.temperature)
     p.add_argument("--top-k", type=int, default=d.top_k)
     p.add_argument("--top-p", type=float, default=d.top_p)
@@ -76,7 +77,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device)
-    p.add_argument("--out", default=d.out, help="output folder")
+    p.add_argument(
+        "--out", default=None, help=f"output folder (default: {d.out}; with --resume: DIR)"
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="save a checkpoint to OUT/checkpoints/latest every N timesteps, at rollout "
+        "boundaries, and after the last update (default: every 4 rollouts; 0: none)",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="DIR",
+        default=None,
+        help="continue the interrupted run in DIR (its --out) from its last checkpoint; give "
+        "the settings it was started with",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -85,18 +103,15 @@ def print_report(result: TrainResult) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Held-out evaluation (greedy decoding)")
+    after = result.after
+    sampled = f"; *_sample_mean, *_best_of_n: {after.samples} samples" if after.samples else ""
+    title = f"Held-out evaluation on {len(after.generations)} examples (greedy{sampled})"
+    table = Table(title=title)
     for column in ("metric", "initial", "trained", "change"):
         table.add_column(column, justify="right" if column != "metric" else "left")
     for name, value in result.before.metrics.items():
-        after = result.after.metrics[name]
-        table.add_row(name, f"{value:.4f}", f"{after:.4f}", f"{after - value:+.4f}")
-    table.add_row(
-        "new tokens",
-        f"{result.before.mean_new_tokens:.1f}",
-        f"{result.after.mean_new_tokens:.1f}",
-        "",
-    )
+        new = after.metrics[name]
+        table.add_row(name, f"{value:.4f}", f"{new:.4f}", f"{new - value:+.4f}")
     console = Console()
     console.print(table)
     rewards = result.episode_rewards
@@ -114,4 +129,23 @@ def run(args: argparse.Namespace) -> None:
     """Run ``textgym train`` with parsed ``args``."""
     options = vars(args)
     progress = not options.pop("no_progress")
-    print_report(train(TrainConfig(**options), progress_bar=progress))
+    resume = options.pop("resume")
+    options["out"] = output_folder(options["out"], resume)
+    config = TrainConfig(**options)
+    print_report(train(config, progress_bar=progress, resume=resume is not None))
+
+
+def output_folder(out: str | None, resume: str | None) -> str:
+    """The run's folder: ``--resume DIR`` or else ``--out`` (default ``runs/textgym``).
+
+    Raises:
+        ConfigError: ``--out`` and ``--resume`` name different folders.
+    """
+    if resume is None:
+        return out or TrainConfig.out
+    if out is not None and Path(out).resolve() != Path(resume).resolve():
+        raise ConfigError(
+            f"--out {out} and --resume {resume} name different folders; a resumed run writes "
+            "into the folder it resumes. Drop --out (or give the same folder)."
+        )
+    return resume

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from textgym.reward_validity import ValidityResult, validate_rewards
+from textgym.rewards.multi_reference import MULTI_REFERENCE_RULES
 
 
 def _names(text: str) -> list[str]:
@@ -19,7 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--judgments",
         required=True,
-        help="JSONL: doc_id, system, source, summary, reference, numeric human scores",
+        help="JSONL: doc_id, system, source, summary, reference (a string or list) or "
+        "references (a list), numeric human scores",
     )
     p.add_argument(
         "--rewards",
@@ -37,6 +39,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=256, help="summaries per reward call")
     p.add_argument("--out", default=None, help="folder for validity.csv/.json and the heatmap")
+    p.add_argument(
+        "--multi-reference",
+        choices=MULTI_REFERENCE_RULES,
+        default=None,
+        help="with several references: score the best match (max) or the mean over them "
+        "(default: each reward's own; max for ROUGE and chrF, sacrebleu's native for BLEU)",
+    )
 
 
 def print_report(result: ValidityResult) -> None:
@@ -82,5 +91,6 @@ def run(args: argparse.Namespace) -> None:
         seed=args.seed,
         batch_size=args.batch_size,
         out=args.out,
+        multi_reference=args.multi_reference,
     )
     print_report(result)

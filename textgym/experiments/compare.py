@@ -1,4 +1,4 @@
-"""``compare``: run the reward-comparison grid (resuming a previous attempt) and report."""
+"""``compare``: run the comparison grid or search (resuming a previous attempt) and report."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from typing import Any
 
 from textgym.atomic import check_output_folder
 from textgym.errors import ConfigError
+from textgym.evaluation import make_eval_env
 from textgym.experiments.config import CompareConfig, RunSpec
 from textgym.experiments.grid import check_settings, load_finished, pending_runs
 from textgym.experiments.job import make_env
 from textgym.experiments.lock import locked
 from textgym.experiments.report import build_report
 from textgym.experiments.runner import import_ray, run_pending
+from textgym.experiments.search import import_optuna, run_search
 from textgym.rewards import make_reward
 
 
@@ -37,7 +39,10 @@ class CompareResult:
 
 
 def compare(config: CompareConfig) -> CompareResult:
-    """Train every (reward, seed) of ``config`` not finished yet, then rebuild the report.
+    """Train every run of ``config`` not finished yet, then rebuild the report.
+
+    A grid trains every (reward, sweep point, seed); a search (``config.search``) draws
+    ``config.trials`` sweep points (see :mod:`textgym.experiments.search`).
 
     If a run fails, no new run starts; the report is rebuilt from the finished runs and
     the error is raised. Calling again resumes. ``out`` is locked while this runs (see
@@ -49,8 +54,8 @@ def compare(config: CompareConfig) -> CompareResult:
 
     Raises:
         ConfigError: an unusable setting, an unknown reward, Ray missing for
-            ``backend="ray"``, ``out`` not a writable folder, or ``out`` holding finished
-            runs made with other shared settings.
+            ``backend="ray"``, Optuna missing for a search, ``out`` not a writable folder, or
+            ``out`` holding finished runs made with other shared settings.
         DatasetError: the dataset is missing, empty or lacks a field.
         OutputInUseError: another ``compare`` is running on ``out``.
     """
@@ -60,48 +65,59 @@ def compare(config: CompareConfig) -> CompareResult:
         make_reward(reward)  # unknown names fail now, with a suggestion, not mid-grid
     if config.backend == "ray":
         import_ray()
+    if config.search is not None:
+        import_optuna()
     with locked(config.out):
         return _run_grid(config)
 
 
 def _run_grid(config: CompareConfig) -> CompareResult:
     """Train the pending runs of ``config`` and rebuild the report (``out`` is locked)."""
-    plan = config.plan()
-    todo = pending_runs(config)
-    if todo:
-        check_envs(config, todo[0])
+    done_before = {r["run"] for r in load_finished(config.out)}
+    todo = [] if config.search else pending_runs(config)
+    if todo or config.search:
+        check_envs(config, todo[0] if todo else config.runs(config.rewards[0], ())[0])
     check_settings(config)
-    limit = len(todo) if config.max_runs is None else config.max_runs
     try:
-        trained = [r["run"] for r in run_pending(config, todo[:limit])]
+        trained, plan = _train(config, todo)
     except Exception:
         if load_finished(config.out):
-            report(config.out)  # what finished before the failure stays reported
+            report(config.out, rank_by=config.rank_by)  # finished runs stay reported
         raise
     records = load_finished(config.out)
     finished = {r["run"] for r in records}
     return CompareResult(
         records=records,
         trained=trained,
-        skipped=[s.name for s in plan if s not in todo],
+        skipped=[s.name for s in plan if s.name in done_before],
         pending=[s.name for s in plan if s.name not in finished],
-        files=report(config.out, records),
+        files=report(config.out, records, config.rank_by),
     )
 
 
+def _train(config: CompareConfig, todo: list[RunSpec]) -> tuple[list[str], list[RunSpec]]:
+    """Train a search, or the grid's ``todo`` runs; return the runs trained and the plan."""
+    if config.search:
+        return run_search(config)
+    limit = len(todo) if config.max_runs is None else config.max_runs
+    return [r["run"] for r in run_pending(config, todo[:limit])], config.plan()
+
+
 def check_envs(config: CompareConfig, spec: RunSpec) -> None:
-    """Build ``spec``'s env on the train and eval splits, as its run will.
+    """Build ``spec``'s training and held-out envs, as its run will.
 
     Raises:
         ConfigError: the env cannot be built with these settings.
-        DatasetError: the dataset is missing, empty or lacks a field.
+        DatasetError: the dataset or the eval dataset is missing, empty or lacks a field.
     """
     train_config = config.train_config(spec)
-    for split in dict.fromkeys(("train", train_config.eval_split)):
-        make_env(train_config, split)
+    make_env(train_config, "train")
+    make_eval_env(train_config)
 
 
-def report(out: str | Path, records: list[dict[str, Any]] | None = None) -> dict[str, str]:
+def report(
+    out: str | Path, records: list[dict[str, Any]] | None = None, rank_by: str = "own_reward"
+) -> dict[str, str]:
     """Rebuild the report of ``out`` from its finished runs (all of them by default).
 
     Raises:
@@ -113,4 +129,4 @@ def report(out: str | Path, records: list[dict[str, Any]] | None = None) -> dict
             f"No finished run under {out}/runs (a run is finished when its run.json exists); "
             "run the comparison first, or check --out."
         )
-    return build_report(out, records)
+    return build_report(out, records, rank_by)

@@ -1,49 +1,87 @@
-"""What a reward comparison is: one base training config, the rewards and seeds to vary."""
+"""What a comparison is: one base training config, the rewards, seeds and settings to vary."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
-from textgym.errors import ConfigError
+from textgym.errors import ConfigError, unknown_name
+from textgym.experiments.axes import (
+    Axis,
+    Point,
+    check_axes,
+    format_value,
+    grid_points,
+    point_label,
+)
+from textgym.experiments.metrics import rankable
 from textgym.training import TrainConfig
 
 BACKENDS = ("local", "ray")
-# TrainConfig fields a comparison sets per run; every other field is held equal.
+SEARCHES = ("random", "tpe")
+# TrainConfig fields a comparison sets per run; every other field but the axes is held equal.
 VARIED = ("reward", "seed", "out")
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One cell of the grid: a reward, a seed and the folder its files go to."""
+    """One run: a reward, the sweep settings (``(name, value)`` pairs), a seed, a folder."""
 
     reward: str
     seed: int
     path: Path
+    settings: Point = ()
 
     @property
     def name(self) -> str:
-        """The run's folder name, ``<reward>__seed<k>``."""
+        """The run's folder name, ``<reward>[__<setting>=<value>...]__seed<k>``."""
         return self.path.name
+
+    @property
+    def cell(self) -> str:
+        """What the run's seeds share: ``<reward>`` and its settings (see :func:`cell_label`)."""
+        return cell_label(self.reward, self.settings)
+
+
+def cell_label(reward: str, settings: Point) -> str:
+    """``rouge1`` or ``rouge1 (learning_rate=1e-05, kl_coef=0.05)``: a configuration's name."""
+    return f"{reward} ({point_label(settings)})" if settings else reward
+
+
+def run_name(reward: str, settings: Point, seed: int) -> str:
+    """The folder of a run: ``<reward>__<setting>=<value>...__seed<k>``."""
+    parts = [safe_name(reward), *(f"{k}={format_value(v)}" for k, v in settings), f"seed{seed}"]
+    return "__".join(parts)
 
 
 @dataclass
 class CompareConfig:
-    """A reward comparison: train ``base`` once per (reward, seed), all else held equal.
+    """A comparison: train ``base`` once per (reward, sweep point, seed), all else held equal.
 
     Args:
         rewards: Reward names to compare (see :func:`textgym.rewards.list_rewards`).
-        seeds: The seeds every reward is trained with.
-        base: The training settings shared by every run; its ``reward``, ``seed`` and
-            ``out`` are replaced per run.
-        out: Output folder; run ``r, k`` writes into ``out/runs/<r>__seed<k>/``.
+        seeds: The seeds every configuration is trained with.
+        base: The training settings shared by every run; its ``reward``, ``seed``, ``out``
+            and the ``grid`` settings are replaced per run.
+        out: Output folder; a run writes into ``out/runs/<its run_name>/``.
         workers: Runs trained at the same time (local processes or Ray tasks).
         backend: ``"local"`` (processes on this machine) or ``"ray"`` (Ray tasks).
         max_runs: Train at most this many pending runs in this call, then build the report
             (None: all). Useful to spread a grid over several sessions.
-        keep_models: Keep each run's saved weights (``ppo.zip``, ``hf_model/``); False
-            deletes them once the run is evaluated (a 135M model is about 1 GB per run).
+        keep_models: Keep each run's saved weights (``ppo.zip``, ``hf_model/``,
+            ``best_model.zip``); False deletes them once the run is evaluated (a 135M model
+            is about 1 GB per run).
+        grid: Sweep axes, setting name -> values (every combination is trained) or, with
+            ``search``, a :class:`~textgym.experiments.axes.Range` (see
+            :mod:`textgym.experiments.axes`).
+        search: ``"random"`` or ``"tpe"`` (Bayesian, Optuna's TPE): train ``trials``
+            configurations drawn from ``grid`` instead of all of them (needs Optuna).
+        trials: Configurations a search trains.
+        search_seed: Seeds the search's sampler.
+        rank_by: The metric whose held-out gain ranks the configurations (and which a
+            search maximises).
     """
 
     rewards: tuple[str, ...] = ("rouge1", "rougeL", "bleu", "chrf")
@@ -54,10 +92,20 @@ class CompareConfig:
     backend: str = "local"
     max_runs: int | None = None
     keep_models: bool = True
+    grid: dict[str, Any] = field(default_factory=dict)
+    search: str | None = None
+    trials: int = 10
+    search_seed: int = 0
+    rank_by: str = "own_reward"
 
     def __post_init__(self) -> None:
         self.rewards, self.seeds = tuple(self.rewards), tuple(int(s) for s in self.seeds)
         self.validate()
+
+    @property
+    def axes(self) -> dict[str, Axis]:
+        """The checked sweep axes (see :func:`~textgym.experiments.axes.check_axes`)."""
+        return check_axes(self.grid, search=self.search is not None)
 
     def validate(self) -> None:
         """Raise a :class:`ConfigError` naming the first unusable setting and its fix.
@@ -92,25 +140,67 @@ class CompareConfig:
             if not isinstance(reward, str) or not reward:
                 raise ConfigError(f"Reward {reward!r} must be a non-empty name string.")
         _check_unique("reward folder names", tuple(safe_name(r) for r in self.rewards))
+        axes = self.axes  # checks every axis, in a grid and in a search
+        check_search(self)
+        if self.search is None:
+            for point in grid_points(axes):
+                self.check_point(point)
+            _check_unique("run folder names", tuple(spec.name for spec in self.plan()))
+
+    def check_point(self, point: Point) -> None:
+        """Raise unless ``base`` with the settings of ``point`` is a usable TrainConfig."""
+        try:
+            replace(self.base, **dict(point))
+        except ConfigError as exc:
+            raise ConfigError(f"Sweep point {point_label(point)}: {exc}") from exc
 
     def plan(self) -> list[RunSpec]:
-        """Every run of the grid, reward-major, in a stable order."""
-        runs = Path(self.out) / "runs"
+        """Every run of the grid, reward-major, then sweep point, then seed."""
         return [
-            RunSpec(r, s, runs / f"{safe_name(r)}__seed{s}")
-            for r in self.rewards
-            for s in self.seeds
+            spec for r in self.rewards for p in grid_points(self.axes) for spec in self.runs(r, p)
         ]
 
+    def runs(self, reward: str, point: Point) -> list[RunSpec]:
+        """The runs of one configuration, one per seed."""
+        root = Path(self.out) / "runs"
+        return [RunSpec(reward, s, root / run_name(reward, point, s), point) for s in self.seeds]
+
     def train_config(self, spec: RunSpec) -> TrainConfig:
-        """The run's :class:`TrainConfig`: ``base`` with only reward, seed and out replaced."""
-        return replace(self.base, reward=spec.reward, seed=spec.seed, out=str(spec.path))
+        """The run's :class:`TrainConfig`: ``base`` with reward, seed, out and settings replaced."""
+        return replace(
+            self.base, reward=spec.reward, seed=spec.seed, out=str(spec.path), **dict(spec.settings)
+        )
 
     def shared_settings(self) -> dict[str, object]:
-        """The settings every run holds equal (``base`` without the varied fields)."""
+        """The settings every run holds equal (``base`` without the varied fields and axes)."""
+        varied = {*VARIED, *self.grid}
         return {
-            f.name: getattr(self.base, f.name) for f in fields(self.base) if f.name not in VARIED
+            f.name: getattr(self.base, f.name) for f in fields(self.base) if f.name not in varied
         }
+
+
+def check_search(config: CompareConfig) -> None:
+    """Raise unless the search settings and the metric to rank by are usable."""
+    options = rankable(config.base.eval_samples)
+    if config.rank_by not in options:
+        raise unknown_name(
+            "metric to rank by",
+            str(config.rank_by),
+            options,
+            "Pass one of them (--rank-by); sampled metrics need --eval-samples.",
+        )
+    if config.search is None:
+        return
+    if config.search not in SEARCHES:
+        raise ConfigError(f"search={config.search!r} (--search) is unknown; use 'random' or 'tpe'.")
+    if not _is_int(config.trials) or config.trials < 1:
+        raise ConfigError(f"trials={config.trials!r} (--trials) must be an integer >= 1.")
+    if len(config.rewards) != 1 or not config.grid:
+        raise ConfigError(
+            "A search tunes the settings of one reward: give exactly one reward (--rewards) and "
+            "at least one axis (--grid NAME=VALUES or NAME=LOW..HIGH); gains of different "
+            "rewards are not comparable as one objective."
+        )
 
 
 def safe_name(reward: str) -> str:

@@ -27,6 +27,10 @@ RUN_OUTPUTS = (
     "ppo.zip",
     "hf_model",
     "tensorboard",
+    "train.json",
+    "checkpoints",
+    "best_model.zip",
+    "eval_history.json",
     RUN_FILE,
 )
 SETTINGS_FILE = "compare.json"
@@ -90,17 +94,17 @@ def check_settings(config: CompareConfig) -> None:
             detail = ", ".join(f"{k}: {recorded.get(k)!r} -> {settings.get(k)!r}" for k in changed)
             raise ConfigError(
                 f"{config.out} holds runs trained with other settings ({detail}); runs in one "
-                "comparison must differ only in reward and seed. Use the recorded settings to "
-                "resume, or a new --out for the new settings."
+                "comparison must differ only in reward, seed and sweep axes. Use the recorded "
+                "settings to resume, or a new --out for the new settings."
             )
         return
     write_text_atomic(path, json.dumps(settings, indent=1, sort_keys=True))
 
 
 def load_finished(out: str | Path) -> list[dict[str, Any]]:
-    """Every finished run's record under ``out/runs``, sorted by reward then seed."""
+    """Every finished run's record under ``out/runs``, sorted by configuration then seed."""
     records = [
         json.loads(path.read_text(encoding="utf-8"))
         for path in Path(out).glob(f"runs/*/{RUN_FILE}")
     ]
-    return sorted(records, key=lambda r: (r["reward"], r["seed"]))
+    return sorted(records, key=lambda r: (r.get("cell", r["reward"]), r["seed"]))

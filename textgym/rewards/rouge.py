@@ -11,6 +11,7 @@ import numpy as np
 from textgym.errors import ConfigError, unknown_name
 from textgym.rewards._batch import check_batch
 from textgym.rewards.base import Reward
+from textgym.rewards.multi_reference import MULTI_REFERENCE_RULES, check_rule, combine
 
 ROUGE_VARIANTS = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 # Variants scored by a longest common subsequence: time and memory grow with |gen| x |ref|.
@@ -28,7 +29,8 @@ class Rouge(Reward):
     this gives exactly rouge-score's default scores (``use_stemmer=True``), while Russian,
     Chinese, Arabic, Hebrew or emoji text is scored too (the default tokenizer keeps only
     ``[a-z0-9]`` and scores such text 0.0). With several references a sample scores the
-    maximum F-measure over them. An empty generation scores 0.0.
+    maximum F-measure over them (``multi_reference="max"``) or their mean (``"mean"``).
+    An empty generation scores 0.0.
 
     ``rougeLsum`` is summary-level LCS: rouge-score splits both texts into sentences **on
     newline characters**, so put one sentence per line in generations and references.
@@ -45,14 +47,21 @@ class Rouge(Reward):
     Args:
         variant: One of ``"rouge1"``, ``"rouge2"``, ``"rougeL"``, ``"rougeLsum"``.
         max_tokens: Tokens read per text by ``rougeL``/``rougeLsum``; None: no limit.
+        multi_reference: ``"max"`` or ``"mean"`` of the F-measures against each reference.
 
     Raises:
         UnknownNameError: ``variant`` is not one of those.
-        ConfigError: ``max_tokens`` is not a positive integer or None.
+        ConfigError: ``max_tokens`` is not a positive integer or None, or an unknown
+            ``multi_reference``.
     """
 
+    MULTI_REFERENCE_RULES = MULTI_REFERENCE_RULES
+
     def __init__(
-        self, variant: str = "rougeL", max_tokens: int | None = DEFAULT_MAX_TOKENS
+        self,
+        variant: str = "rougeL",
+        max_tokens: int | None = DEFAULT_MAX_TOKENS,
+        multi_reference: str = "max",
     ) -> None:
         if variant not in ROUGE_VARIANTS:
             raise unknown_name(
@@ -68,6 +77,7 @@ class Rouge(Reward):
         self.variant = variant
         self.name = variant
         self.max_tokens = max_tokens
+        self.multi_reference = check_rule(multi_reference, f"Rouge({variant!r})")
         self._scorer: Any = None
         self._warned = False
 
@@ -77,16 +87,15 @@ class Rouge(Reward):
         references: Sequence[Sequence[str]],
         sources: Sequence[str],
     ) -> np.ndarray:
-        """Return the best F-measure over each sample's references, shape ``(n,)``."""
+        """Return each sample's F-measure (max or mean over its references), shape ``(n,)``."""
         check_batch(self.name, generations, references, sources)
         scorer = self._get_scorer()
         out = np.zeros(len(generations), dtype=np.float64)
         for i, (gen, refs) in enumerate(zip(generations, references, strict=True)):
             if gen.strip():
                 gen = self._cap(gen)
-                out[i] = max(
-                    scorer.score(self._cap(ref), gen)[self.variant].fmeasure for ref in refs
-                )
+                scores = [scorer.score(self._cap(ref), gen)[self.variant].fmeasure for ref in refs]
+                out[i] = combine(scores, self.multi_reference)
         return out
 
     def _cap(self, text: str) -> str:
@@ -124,4 +133,7 @@ class Rouge(Reward):
         return state
 
     def __repr__(self) -> str:
-        return f"Rouge({self.variant!r}, max_tokens={self.max_tokens!r})"
+        return (
+            f"Rouge({self.variant!r}, max_tokens={self.max_tokens!r}, "
+            f"multi_reference={self.multi_reference!r})"
+        )

@@ -11,13 +11,24 @@ import numpy as np
 from textgym.errors import ConfigError, unknown_name
 from textgym.rewards._batch import check_batch
 from textgym.rewards.base import Reward
+from textgym.rewards.multi_reference import MULTI_REFERENCE_RULES, check_rule, combine
 
 
 class _SacreBleuReward(Reward):
-    """Shared loop: sacrebleu's ``sentence_score`` per sample, divided by 100 and clipped."""
+    """Shared loop: sacrebleu's ``sentence_score`` per sample, divided by 100 and clipped.
 
-    def __init__(self) -> None:
+    ``NATIVE_RULE`` is the multi-reference rule sacrebleu applies itself when given all the
+    references at once; any other rule scores each reference alone and combines the scores.
+    """
+
+    NATIVE_RULE = "max"
+    MULTI_REFERENCE_RULES = MULTI_REFERENCE_RULES
+
+    def __init__(self, multi_reference: str) -> None:
         self._metric: Any = None
+        self.multi_reference = check_rule(
+            multi_reference, type(self).__name__, self.MULTI_REFERENCE_RULES
+        )
 
     def _build(self) -> Any:
         raise NotImplementedError
@@ -35,9 +46,16 @@ class _SacreBleuReward(Reward):
         out = np.zeros(len(generations), dtype=np.float64)
         for i, (gen, refs) in enumerate(zip(generations, references, strict=True)):
             if gen.strip():
-                out[i] = self._metric.sentence_score(gen, list(refs)).score / 100.0
+                out[i] = self._sentence_score(gen, list(refs)) / 100.0
         # sacrebleu can return 100.00000000000004 for a perfect match
         return np.clip(out, 0.0, 1.0)
+
+    def _sentence_score(self, generation: str, references: list[str]) -> float:
+        """The sacrebleu sentence score (0-100), references combined by the rule."""
+        if self.multi_reference == self.NATIVE_RULE:
+            return self._metric.sentence_score(generation, references).score
+        scores = [self._metric.sentence_score(generation, [ref]).score for ref in references]
+        return combine(scores, self.multi_reference)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -51,23 +69,32 @@ class Bleu(_SacreBleuReward):
     Uses ``effective_order=True`` (n-gram orders longer than the generation are left out of
     the geometric mean, so a short exact match still scores 1.0) and ``exp`` smoothing, the
     settings sacrebleu recommends for single sentences. Multiple references are used
-    natively (clipped n-gram counts over all references, closest reference length).
+    natively by default (clipped n-gram counts over all references, closest reference
+    length); ``multi_reference="max"`` or ``"mean"`` scores each reference alone instead.
 
     Args:
         smooth_method: sacrebleu smoothing: ``"exp"``, ``"floor"``, ``"add-k"`` or ``"none"``.
         tokenize: sacrebleu tokenizer name (``None``: sacrebleu's default, ``"13a"``).
         lowercase: Compare lower-cased text.
+        multi_reference: ``"native"``, ``"max"`` or ``"mean"`` (see above).
 
     Raises:
         UnknownNameError: on first use, a ``smooth_method`` or ``tokenize`` sacrebleu lacks.
+        ConfigError: an unknown ``multi_reference``.
     """
 
     name = "bleu"
+    NATIVE_RULE = "native"
+    MULTI_REFERENCE_RULES = ("native", *MULTI_REFERENCE_RULES)
 
     def __init__(
-        self, smooth_method: str = "exp", tokenize: str | None = None, lowercase: bool = False
+        self,
+        smooth_method: str = "exp",
+        tokenize: str | None = None,
+        lowercase: bool = False,
+        multi_reference: str = "native",
     ) -> None:
-        super().__init__()
+        super().__init__(multi_reference)
         self.smooth_method = smooth_method
         self.tokenize = tokenize
         self.lowercase = lowercase
@@ -90,20 +117,25 @@ class Chrf(_SacreBleuReward):
     """Sentence chrF (sacrebleu) divided by 100, in [0, 1].
 
     Character n-gram F-score (``char_order`` 6, ``beta`` 2 by default); ``word_order=2``
-    gives chrF++. With several references a sample scores its best-matching reference.
+    gives chrF++. With several references a sample scores its best-matching reference
+    (``multi_reference="max"``, what sacrebleu does) or the mean over them (``"mean"``).
 
     Args:
         char_order: Longest character n-gram.
         word_order: Longest word n-gram (0 for chrF, 2 for chrF++).
         beta: Weight of recall relative to precision.
+        multi_reference: ``"max"`` or ``"mean"``.
 
     Raises:
-        ConfigError: an order or ``beta`` that is not an integer >= 0, or both orders 0.
+        ConfigError: an order or ``beta`` that is not an integer >= 0, both orders 0, or
+            an unknown ``multi_reference``.
     """
 
     name = "chrf"
 
-    def __init__(self, char_order: int = 6, word_order: int = 0, beta: int = 2) -> None:
+    def __init__(
+        self, char_order: int = 6, word_order: int = 0, beta: int = 2, multi_reference: str = "max"
+    ) -> None:
         for label, value in (
             ("char_order", char_order),
             ("word_order", word_order),
@@ -116,7 +148,7 @@ class Chrf(_SacreBleuReward):
                 "Chrf char_order=0 and word_order=0 count no n-grams; use char_order=6 (chrF) "
                 "and word_order=2 for chrF++."
             )
-        super().__init__()
+        super().__init__(multi_reference)
         self.char_order = char_order
         self.word_order = word_order
         self.beta = beta

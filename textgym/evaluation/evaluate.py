@@ -1,0 +1,172 @@
+"""Evaluate a policy's LM on held-out examples: text metrics, drift from the reference, samples."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch as th
+
+from textgym.env import TextGenEnv
+from textgym.errors import ConfigError
+from textgym.evaluation.generation import Sequences, decode, generate_sequences
+from textgym.evaluation.kl_to_initial import kl_to_initial
+from textgym.evaluation.scores import corpus_bleu, per_example_scores, sampled_scores
+from textgym.rewards import RewardFunction, make_reward
+
+if TYPE_CHECKING:
+    from textgym.policies.sampling import SamplingConfig
+
+EVAL_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "chrf")
+# A reference model and the context it runs in (see textgym.kl.frozen_reference).
+Reference = tuple[th.nn.Module, Callable[[], AbstractContextManager]]
+
+
+@dataclass
+class EvalResult:
+    """One evaluation of an LM on held-out examples.
+
+    Attributes:
+        metrics: The mean over examples of every ``per_example`` entry, plus the
+            corpus-level ``corpus_bleu`` and ``perplexity`` (of the greedy outputs under the
+            reference model: ``exp`` of the token-pooled NLL).
+        generations: The greedy outputs, in example order.
+        mean_new_tokens: Mean generated tokens per example (EOS included).
+        per_example: Metric -> one value per example (NaN: undefined there): each reward
+            on the greedy output; ``own_reward`` (the training reward); ``mean_new_tokens``;
+            ``kl_to_init`` and ``kl_to_init_exact`` (per-token log-ratio and exact KL to the
+            reference, nats); ``ref_nll`` (per-token NLL under the reference, the
+            log-perplexity); with samples, ``<metric>_sample_mean`` and
+            ``<metric>_best_of_n`` over the ``samples`` samples of each prompt.
+        bleu_stats: Each example's BLEU sufficient statistics (see
+            :func:`~textgym.evaluation.scores.corpus_bleu`), for a corpus BLEU bootstrap.
+        example_ids: The evaluated examples' ids (to pair evaluations).
+        samples: Samples per prompt of the sampled evaluation (0: greedy only).
+    """
+
+    metrics: dict[str, float]
+    generations: list[str]
+    mean_new_tokens: float
+    per_example: dict[str, list[float]] = field(default_factory=dict)
+    bleu_stats: list[list[float]] = field(default_factory=list)
+    example_ids: list[str] = field(default_factory=list)
+    samples: int = 0
+
+
+def evaluate_lm(
+    lm: th.nn.Module,
+    env: TextGenEnv,
+    n_examples: int | None = None,
+    metrics: Sequence[str] = EVAL_METRICS,
+    *,
+    reference: Reference | th.nn.Module | None = None,
+    own_reward: RewardFunction | str | None = None,
+    samples: int = 0,
+    sampling: SamplingConfig | None = None,
+    seed: int = 0,
+) -> EvalResult:
+    """Generate greedily for the first ``n_examples`` of ``env``'s data and score them.
+
+    Args:
+        lm: The causal LM to generate with.
+        env: Its prompts, limits and examples are used.
+        n_examples: How many examples (an int >= 1; more than the data has means all);
+            None: all.
+        metrics: Reward names scored per example.
+        reference: The initial model the KL and the perplexity are measured against (a
+            model, or a ``(model, context)`` pair); None: ``lm`` is its own reference.
+        own_reward: The reward trained on, scored as ``own_reward`` (None: not scored).
+        samples: Also sample this many outputs per prompt and score their mean and best.
+        sampling: Temperature, top-k and top-p of those samples (None: the LM's own).
+        seed: Seeds the samples; the caller's random state is left as it was.
+
+    Raises:
+        ConfigError: ``n_examples`` is not None nor an int >= 1, or ``samples`` is not an
+            int >= 0.
+    """
+    _check_count("n_examples", n_examples, 1, none_ok=True)
+    _check_count("samples", samples, 0)
+    rewards = {name: make_reward(name) for name in metrics}
+    if own_reward is not None:
+        rewards["own_reward"] = make_reward(own_reward)
+    indices = list(range(min(n_examples or len(env.examples), len(env.examples))))
+    examples = [env.examples[i] for i in indices]
+    refs, sources = [ex.references for ex in examples], [ex.source for ex in examples]
+    sequences = generate_sequences(lm, env, indices)
+    texts = decode(env, sequences)
+    per_example = per_example_scores(rewards, texts, refs, sources)
+    per_example["mean_new_tokens"] = np.array([len(new) for _, new in sequences], float)
+    drift, nll = _drift(lm, env, sequences, reference)
+    per_example.update(drift)
+    if samples:
+        drawn = _sample(lm, env, indices, samples, sampling, seed)
+        per_example.update(sampled_scores(rewards, drawn, refs, sources, samples))
+    bleu, stats = corpus_bleu(texts, refs)
+    means = {name: _nanmean(values) for name, values in per_example.items()}
+    means.update(corpus_bleu=bleu, perplexity=math.exp(nll))
+    return EvalResult(
+        metrics=means,
+        generations=texts,
+        mean_new_tokens=means["mean_new_tokens"],
+        per_example={name: [float(v) for v in values] for name, values in per_example.items()},
+        bleu_stats=stats,
+        example_ids=[ex.id for ex in examples],
+        samples=samples,
+    )
+
+
+def _drift(
+    lm: th.nn.Module,
+    env: TextGenEnv,
+    sequences: Sequences,
+    reference: Reference | th.nn.Module | None,
+) -> tuple[dict[str, np.ndarray], float]:
+    """Per example: KL (log-ratio, exact) and NLL under ``reference``; the pooled NLL."""
+    model, mode = reference if isinstance(reference, tuple) else (reference, nullcontext)
+    drift = kl_to_initial(lm, model, sequences, env.vocab_size, mode)
+    names = {"kl_to_init": "log_ratio", "kl_to_init_exact": "exact", "ref_nll": "nll"}
+    return {key: np.array(drift.per_sequence[name]) for key, name in names.items()}, drift.nll
+
+
+def _sample(
+    lm: th.nn.Module,
+    env: TextGenEnv,
+    indices: Sequence[int],
+    samples: int,
+    sampling: SamplingConfig | None,
+    seed: int,
+) -> list[str]:
+    """``samples`` sampled outputs for each example at ``indices``, example-major."""
+    with _seeded(lm, seed):
+        repeated = [i for i in indices for _ in range(samples)]
+        return decode(env, generate_sequences(lm, env, repeated, greedy=False, sampling=sampling))
+
+
+def _check_count(name: str, value: Any, minimum: int, none_ok: bool = False) -> None:
+    """Raise a :class:`ConfigError` unless ``value`` is an int >= ``minimum`` (or None)."""
+    if value is None and none_ok:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        rest = ", or None for all" if none_ok else ""
+        raise ConfigError(f"{name}={value!r} must be an integer >= {minimum}{rest}.")
+
+
+@contextmanager
+def _seeded(lm: th.nn.Module, seed: int) -> Iterator[None]:
+    """Run the block with torch's random state seeded by ``seed``, restored on exit."""
+    device = next(lm.parameters()).device
+    with th.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        th.manual_seed(seed)
+        yield
+
+
+def _nanmean(values: np.ndarray) -> float:
+    """The mean of the finite-or-inf values; NaN (no warning) when every value is NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(np.nanmean(values))

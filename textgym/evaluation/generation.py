@@ -1,0 +1,83 @@
+"""Generate for an env's examples with its prompts and limits: greedy, or sampled n times."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch as th
+
+from textgym.env import TextGenEnv
+
+if TYPE_CHECKING:
+    from textgym.policies.sampling import SamplingConfig
+
+# (prompt token ids, generated token ids)
+Sequences = list[tuple[list[int], list[int]]]
+
+
+@th.no_grad()
+def generate_sequences(
+    lm: th.nn.Module,
+    env: TextGenEnv,
+    indices: Sequence[int],
+    batch_size: int = 16,
+    greedy: bool = True,
+    sampling: SamplingConfig | None = None,
+) -> Sequences:
+    """Generate for the env's examples at ``indices`` with the env's prompts and limits.
+
+    Args:
+        lm: The causal LM.
+        env: Its prompts, examples, EOS tokens and ``max_new_tokens`` are used.
+        indices: Examples to generate for (repeat an index to sample it several times).
+        batch_size: Prompts per ``generate`` call.
+        greedy: Greedy decoding, else sampling.
+        sampling: Temperature, top-k and top-p of sampling (None: the LM's own
+            generation config); ignored when ``greedy``.
+
+    Returns:
+        ``(prompt_ids, generated_ids)`` pairs; each generation is cut after its first EOS
+        (kept).
+    """
+    sequences = []
+    device = next(lm.parameters()).device
+    options = _decoding(greedy, sampling)
+    for start in range(0, len(indices), batch_size):
+        prompts = [
+            env.prompts.build(env.examples[i])[0] for i in indices[start : start + batch_size]
+        ]
+        width = max(map(len, prompts))
+        ids = th.tensor([[env.pad_token_id] * (width - len(p)) + p for p in prompts], device=device)
+        mask = th.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+        out = lm.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=env.max_new_tokens,
+            eos_token_id=sorted(env.eos_token_ids),
+            pad_token_id=env.pad_token_id,
+            **options,
+        )
+        for prompt, row in zip(prompts, out[:, width:].tolist(), strict=True):
+            cut = next((i + 1 for i, t in enumerate(row) if t in env.eos_token_ids), len(row))
+            sequences.append((prompt, row[:cut]))
+    return sequences
+
+
+def _decoding(greedy: bool, sampling: SamplingConfig | None) -> dict[str, Any]:
+    """``generate`` keyword arguments for greedy decoding or sampling."""
+    if greedy:
+        return {"do_sample": False}
+    if sampling is None:
+        return {"do_sample": True}
+    return {
+        "do_sample": True,
+        "temperature": sampling.temperature,
+        "top_k": sampling.top_k,
+        "top_p": sampling.top_p,
+    }
+
+
+def decode(env: TextGenEnv, sequences: Sequences) -> list[str]:
+    """The generated texts of ``sequences``, special tokens skipped."""
+    return [env.tokenizer.decode(new, skip_special_tokens=True) for _, new in sequences]
