@@ -171,7 +171,7 @@ def check_settings(saved: dict[str, Any], now: dict[str, Any], folder: Path) -> 
     Raises:
         ConfigError: naming each differing setting, its option and both values.
     """
-    from textgym.training import flag
+    from textgym.train_checks import flag
 
     names = sorted((saved.keys() | now.keys()) - set(FREE_SETTINGS))
     changed = [name for name in names if saved.get(name) != now.get(name)]

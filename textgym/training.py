@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -11,8 +9,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-import torch as th
-from gymnasium.envs.registration import load_env_creator
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
@@ -26,14 +22,11 @@ from textgym.atomic import (
 )
 from textgym.checkpoints import CHECKPOINT_ROLLOUTS, Checkpoint, Checkpointer, load_checkpoint
 from textgym.env import TextGenEnv
-from textgym.errors import ConfigError, unknown_name
 from textgym.evaluation import EvalResult
 from textgym.evaluation.held_out import evaluate_held_out, make_eval_env, periodic_eval
-from textgym.evaluation.settings import check_eval_settings
 from textgym.groups import make_group_vec_env
-from textgym.kl import add_kl_penalty, check_kl_settings, policy_reference
-from textgym.models import DEFAULT_MODEL, load_tokenizer
-from textgym.policies.sampling import SamplingConfig
+from textgym.kl import add_kl_penalty, policy_reference
+from textgym.models import load_tokenizer
 from textgym.run_folder import (
     clear_previous,
     finish_run,
@@ -41,247 +34,7 @@ from textgym.run_folder import (
     settings_record,
     start_run,
 )
-
-# int setting -> (its smallest valid value, what it is); checked by TrainConfig.validate
-INT_SETTINGS = {
-    "timesteps": (1, "the env steps (tokens) to train for"),
-    "n_envs": (1, "the envs stepped in parallel"),
-    "n_steps": (1, "the steps each env takes per rollout"),
-    "batch_size": (1, "the transitions per PPO minibatch"),
-    "n_epochs": (1, "the passes of PPO over each rollout"),
-    "max_prompt_tokens": (1, "the longest prompt in tokens (unset: the env's default)"),
-    "max_new_tokens": (1, "the longest generation in tokens (unset: the env's default)"),
-    "eval_examples": (1, "the held-out examples evaluated before and after training"),
-    "top_k": (0, "sample among the k most likely tokens (0: all)"),
-    "seed": (0, "PPO's seed; env i gets seed + i"),
-    "checkpoint_every": (0, "the timesteps between checkpoints (0: none; unset: 4 rollouts)"),
-}
-# None: the env's default (tokens), every CHECKPOINT_ROLLOUTS rollouts (checkpoints)
-OPTIONAL_SETTINGS = ("max_prompt_tokens", "max_new_tokens", "checkpoint_every")
-
-
-@dataclass
-class TrainConfig:
-    """Everything one training run depends on (see ``textgym train --help``).
-
-    The settings are checked on construction and again by :func:`train` (see
-    :meth:`validate`). ``kl_coef`` is the β of the KL penalty: None (the default) or 0 is
-    no penalty; with ``target_kl`` set and ``kl_coef`` None, the adaptive β starts at
-    :data:`~textgym.kl.INITIAL_BETA` (0.1). ``checkpoint_every`` is the fewest timesteps
-    between two checkpoints (None, the default: every
-    :data:`~textgym.checkpoints.CHECKPOINT_ROLLOUTS` rollouts; 0: no checkpoints); it does
-    not change what the run computes. Held-out evaluation reads ``eval_dataset`` (else the
-    ``eval_split`` of ``dataset``), ``eval_examples`` examples, greedy plus ``eval_samples``
-    samples per prompt; ``eval_every`` adds periodic evaluations that keep the best
-    ``eval_metric`` and stop on ``patience`` or ``kl_budget`` (see
-    :mod:`textgym.evaluation.held_out` and :class:`~textgym.evaluation.PeriodicEval`).
-
-    Raises:
-        TextGymError: a setting is unusable (see :meth:`validate`).
-    """
-
-    env_id: str = "TextSummarize-v0"
-    reward: Any = None
-    model: str = DEFAULT_MODEL
-    timesteps: int = 4096
-    n_envs: int = 8
-    n_steps: int = 64
-    batch_size: int = 128
-    n_epochs: int = 2
-    learning_rate: float = 2e-5
-    gamma: float = 1.0
-    max_prompt_tokens: int | None = None
-    max_new_tokens: int | None = None
-    dataset: str | None = None
-    eval_dataset: str | None = None
-    eval_split: str = "test"
-    eval_examples: int = 100
-    eval_samples: int = 0
-    eval_every: int | None = None
-    eval_metric: str = "own_reward"
-    patience: int | None = None
-    kl_budget: float | None = None
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    kl_coef: float | None = None
-    target_kl: float | None = None
-    kl_horizon: float = 10_000
-    group_size: int = 1
-    advantage: str = "gae"
-    seed: int = 0
-    device: str = "auto"
-    out: str = "runs/textgym"
-    checkpoint_every: int | None = None
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    ppo_kwargs: dict[str, Any] = field(default_factory=dict)
-    policy_kwargs: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        """Raise an error naming the first unusable setting, its value and the fix.
-
-        Only the settings themselves are checked here; the env, dataset and reward are
-        checked when :func:`train` builds the env, and ``out`` before training starts.
-
-        Raises:
-            UnknownNameError: ``env_id`` is not registered (the textgym ids are suggested).
-            ConfigError: any other unusable setting.
-        """
-        check_env_id(self.env_id)
-        for name, (minimum, meaning) in INT_SETTINGS.items():
-            value = getattr(self, name)
-            if value is not None or name not in OPTIONAL_SETTINGS:
-                check_int(name, value, minimum, meaning)
-        check_minibatch(self)
-        check_numbers(self)
-        SamplingConfig(self.temperature, self.top_k, self.top_p)
-        check_kl_settings(self.kl_coef, self.target_kl, self.kl_horizon)
-        check_device(self.device)
-        check_groups(self)
-        check_eval_settings(
-            self.eval_every, self.patience, self.kl_budget, self.eval_metric, self.eval_samples
-        )
-
-    @property
-    def grouped(self) -> bool:
-        """Whether envs run in groups sharing prompts (a group size or a group baseline)."""
-        return self.group_size > 1 or self.advantage != "gae"
-
-    def make_env_kwargs(self, split: str) -> dict[str, Any]:
-        """Keyword arguments for ``gym.make(self.env_id, ...)`` on ``split``."""
-        kwargs: dict[str, Any] = {"tokenizer": self.model, "split": split, **self.env_kwargs}
-        optional = {
-            "reward": self.reward,
-            "dataset": self.dataset,
-            "max_prompt_tokens": self.max_prompt_tokens,
-            "max_new_tokens": self.max_new_tokens,
-        }
-        kwargs.update({k: v for k, v in optional.items() if v is not None})
-        return kwargs
-
-
-def flag(name: str) -> str:
-    """The ``textgym train`` option of the :class:`TrainConfig` field ``name``."""
-    return "--env" if name == "env_id" else "--" + name.replace("_", "-")
-
-
-def check_int(name: str, value: Any, minimum: int, meaning: str) -> None:
-    """Raise a :class:`ConfigError` unless ``value`` is an int (not a bool) >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(
-            f"{name}={value!r} ({flag(name)}) must be an integer >= {minimum}: {meaning}."
-        )
-
-
-def check_env_id(env_id: Any) -> None:
-    """Raise unless ``env_id`` is registered with Gymnasium as a :class:`TextGenEnv`.
-
-    Raises:
-        UnknownNameError: ``env_id`` is not registered; the textgym env ids are suggested.
-        ConfigError: ``env_id`` is registered but is not a textgym text env.
-    """
-    from textgym import ENV_IDS
-
-    if not isinstance(env_id, str) or env_id not in gym.registry:
-        raise unknown_name(
-            "env id",
-            str(env_id),
-            ENV_IDS,
-            "Pass one of these (--env, env_id=), or register your TextGenEnv with gymnasium.",
-        )
-    entry_point = gym.registry[env_id].entry_point
-    creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
-    if not (isinstance(creator, type) and issubclass(creator, TextGenEnv)):
-        raise ConfigError(
-            f"env id {env_id!r} is not a textgym text env (its entry point is "
-            f"{entry_point!r}); PPO here trains an LM on a TextGenEnv. Use one of "
-            f"{', '.join(ENV_IDS)}."
-        )
-
-
-def check_groups(config: TrainConfig) -> None:
-    """Raise unless the group size and advantage mode fit together and with the rollout."""
-    from textgym.policies.advantages import check_advantage_mode, check_group_size
-
-    check_advantage_mode(config.advantage, config.group_size)
-    check_group_size(config.group_size, config.n_envs)
-    if not config.grouped:
-        return
-    new_tokens = config.max_new_tokens or gym.spec(config.env_id).kwargs.get("max_new_tokens")
-    if new_tokens and config.n_steps % new_tokens:
-        raise ConfigError(
-            f"n_steps={config.n_steps} (--n-steps) must be a multiple of max_new_tokens="
-            f"{new_tokens} with groups: every episode of a group then fits in one rollout "
-            f"(padded envs take exactly max_new_tokens steps). Use --n-steps {new_tokens}."
-        )
-
-
-def check_minibatch(config: TrainConfig) -> None:
-    """Raise unless PPO can normalise advantages: 2+ transitions per minibatch and rollout."""
-    if not config.ppo_kwargs.get("normalize_advantage", True):
-        return
-    if config.batch_size < 2:
-        raise ConfigError(
-            f"batch_size={config.batch_size} (--batch-size) must be at least 2: PPO normalises "
-            "the advantages over each minibatch. Use e.g. 128."
-        )
-    if config.n_steps * config.n_envs < 2:
-        raise ConfigError(
-            f"n_steps * n_envs = {config.n_steps * config.n_envs} transitions per rollout; PPO "
-            "needs at least 2 to normalise advantages. Raise --n-steps or --n-envs."
-        )
-
-
-def check_numbers(config: TrainConfig) -> None:
-    """Raise unless ``learning_rate``, ``gamma`` and ``temperature`` are usable numbers.
-
-    ``learning_rate`` (unless an SB3 schedule) and ``temperature`` must be finite and > 0,
-    ``gamma`` in [0, 1]. (:class:`SamplingConfig` checks ``top_k`` and ``top_p``.)
-    """
-    rate = config.learning_rate
-    if not callable(rate) and not (_is_real(rate) and 0 < rate < math.inf):
-        raise ConfigError(
-            f"learning_rate={rate!r} (--learning-rate) must be a finite number > 0, e.g. 2e-5."
-        )
-    if not (_is_real(config.gamma) and 0 <= config.gamma <= 1):
-        raise ConfigError(
-            f"gamma={config.gamma!r} (--gamma) must be a number in [0, 1] (1.0: no discount)."
-        )
-    if not (_is_real(config.temperature) and 0 < config.temperature < math.inf):
-        raise ConfigError(
-            f"temperature={config.temperature!r} (--temperature) must be a finite number > 0 "
-            "(1.0: the LM's own distribution)."
-        )
-
-
-def check_device(device: Any) -> None:
-    """Raise unless ``device`` is ``"auto"`` or a torch device this machine has.
-
-    Raises:
-        ConfigError: an unknown device name, or CUDA asked for where none is available (SB3
-            would fall back to the CPU without a word).
-    """
-    if device == "auto":
-        return
-    try:
-        kind = th.device(device).type
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(
-            f"device={device!r} (--device) is not a torch device; use 'auto', 'cpu', "
-            "'cuda' or 'cuda:N'."
-        ) from exc
-    if kind == "cuda" and not th.cuda.is_available():
-        raise ConfigError(
-            f"device={device!r} (--device) asks for CUDA, but torch sees no CUDA GPU here; "
-            "use 'auto' (a GPU when there is one) or 'cpu'."
-        )
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+from textgym.train_config import TrainConfig
 
 
 @dataclass

@@ -1,0 +1,139 @@
+"""Checks of training settings; each error names the setting, its flag, the value and the fix."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import TYPE_CHECKING, Any
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from gymnasium.envs.registration import load_env_creator
+
+from textgym.env import TextGenEnv
+from textgym.errors import ConfigError, unknown_name
+
+if TYPE_CHECKING:
+    from textgym.train_config import TrainConfig
+
+
+def flag(name: str) -> str:
+    """The ``textgym train`` option of the :class:`TrainConfig` field ``name``."""
+    return "--env" if name == "env_id" else "--" + name.replace("_", "-")
+
+
+def check_int(name: str, value: Any, minimum: int, meaning: str) -> None:
+    """Raise a :class:`ConfigError` unless ``value`` is an int (not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(
+            f"{name}={value!r} ({flag(name)}) must be an integer >= {minimum}: {meaning}."
+        )
+
+
+def check_env_id(env_id: Any) -> None:
+    """Raise unless ``env_id`` is registered with Gymnasium as a :class:`TextGenEnv`.
+
+    Raises:
+        UnknownNameError: ``env_id`` is not registered; the textgym env ids are suggested.
+        ConfigError: ``env_id`` is registered but is not a textgym text env.
+    """
+    from textgym import ENV_IDS
+
+    if not isinstance(env_id, str) or env_id not in gym.registry:
+        raise unknown_name(
+            "env id",
+            str(env_id),
+            ENV_IDS,
+            "Pass one of these (--env, env_id=), or register your TextGenEnv with gymnasium.",
+        )
+    entry_point = gym.registry[env_id].entry_point
+    creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
+    if not (isinstance(creator, type) and issubclass(creator, TextGenEnv)):
+        raise ConfigError(
+            f"env id {env_id!r} is not a textgym text env (its entry point is "
+            f"{entry_point!r}); PPO here trains an LM on a TextGenEnv. Use one of "
+            f"{', '.join(ENV_IDS)}."
+        )
+
+
+def check_groups(config: TrainConfig) -> None:
+    """Raise unless the group size and advantage mode fit together and with the rollout."""
+    from textgym.policies.advantages import check_advantage_mode, check_group_size
+
+    check_advantage_mode(config.advantage, config.group_size)
+    check_group_size(config.group_size, config.n_envs)
+    if not config.grouped:
+        return
+    new_tokens = config.max_new_tokens or gym.spec(config.env_id).kwargs.get("max_new_tokens")
+    if new_tokens and config.n_steps % new_tokens:
+        raise ConfigError(
+            f"n_steps={config.n_steps} (--n-steps) must be a multiple of max_new_tokens="
+            f"{new_tokens} with groups: every episode of a group then fits in one rollout "
+            f"(padded envs take exactly max_new_tokens steps). Use --n-steps {new_tokens}."
+        )
+
+
+def check_minibatch(config: TrainConfig) -> None:
+    """Raise unless PPO can normalise advantages: 2+ transitions per minibatch and rollout."""
+    if not config.ppo_kwargs.get("normalize_advantage", True):
+        return
+    if config.batch_size < 2:
+        raise ConfigError(
+            f"batch_size={config.batch_size} (--batch-size) must be at least 2: PPO normalises "
+            "the advantages over each minibatch. Use e.g. 128."
+        )
+    if config.n_steps * config.n_envs < 2:
+        raise ConfigError(
+            f"n_steps * n_envs = {config.n_steps * config.n_envs} transitions per rollout; PPO "
+            "needs at least 2 to normalise advantages. Raise --n-steps or --n-envs."
+        )
+
+
+def check_numbers(config: TrainConfig) -> None:
+    """Raise unless ``learning_rate``, ``gamma`` and ``temperature`` are usable numbers.
+
+    ``learning_rate`` (unless an SB3 schedule) and ``temperature`` must be finite and > 0,
+    ``gamma`` in [0, 1]. (:class:`SamplingConfig` checks ``top_k`` and ``top_p``.)
+    """
+    rate = config.learning_rate
+    if not callable(rate) and not (_is_real(rate) and 0 < rate < math.inf):
+        raise ConfigError(
+            f"learning_rate={rate!r} (--learning-rate) must be a finite number > 0, e.g. 2e-5."
+        )
+    if not (_is_real(config.gamma) and 0 <= config.gamma <= 1):
+        raise ConfigError(
+            f"gamma={config.gamma!r} (--gamma) must be a number in [0, 1] (1.0: no discount)."
+        )
+    if not (_is_real(config.temperature) and 0 < config.temperature < math.inf):
+        raise ConfigError(
+            f"temperature={config.temperature!r} (--temperature) must be a finite number > 0 "
+            "(1.0: the LM's own distribution)."
+        )
+
+
+def check_device(device: Any) -> None:
+    """Raise unless ``device`` is ``"auto"`` or a torch device this machine has.
+
+    Raises:
+        ConfigError: an unknown device name, or CUDA asked for where none is available (SB3
+            would fall back to the CPU without a word).
+    """
+    if device == "auto":
+        return
+    try:
+        kind = th.device(device).type
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(
+            f"device={device!r} (--device) is not a torch device; use 'auto', 'cpu', "
+            "'cuda' or 'cuda:N'."
+        ) from exc
+    if kind == "cuda" and not th.cuda.is_available():
+        raise ConfigError(
+            f"device={device!r} (--device) asks for CUDA, but torch sees no CUDA GPU here; "
+            "use 'auto' (a GPU when there is one) or 'cpu'."
+        )
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
