@@ -93,3 +93,30 @@ def smol_tokenizer():
     from textgym.models import DEFAULT_MODEL, load_tokenizer
 
     return load_tokenizer(DEFAULT_MODEL)
+
+
+def collect_rollout(model):
+    """Fill ``model``'s rollout buffer once with the stock ``collect_rollouts``."""
+    _, callback = model._setup_learn(model.n_steps * model.n_envs, callback=None)
+    callback.on_training_start(locals(), globals())
+    assert model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
+    return model.rollout_buffer
+
+
+def mean_rollout_rewards(model, timesteps):
+    """``model.learn(timesteps)``; the mean recent episode reward after each rollout."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    rewards = []
+
+    class Record(BaseCallback):
+        def _on_rollout_end(self) -> None:
+            rewards.append(
+                sum(e["r"] for e in self.model.ep_info_buffer) / len(self.model.ep_info_buffer)
+            )
+
+        def _on_step(self) -> bool:
+            return True
+
+    model.learn(timesteps, callback=Record())
+    return rewards

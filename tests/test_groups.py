@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch as th
+from conftest import collect_rollout, mean_rollout_rewards
 from stable_baselines3 import PPO
-from stable_baselines3.common.callbacks import BaseCallback
 
 from textgym import ConfigError, TextGenEnv, make_group_vec_env
 from textgym.policies import EpisodeRolloutBuffer, LMPolicy
@@ -49,13 +49,6 @@ def group_ppo(tiny_lm_dir, word_dataset, advantage="rloo", k=4, n_envs=8, eos=No
         normalize_advantage=False,
         **{**settings, **ppo},
     )
-
-
-def rollout(model):
-    _, callback = model._setup_learn(model.n_steps * model.n_envs, callback=None)
-    callback.on_training_start(locals(), globals())
-    assert model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
-    return model.rollout_buffer
 
 
 def test_padded_env_lasts_max_new_tokens_and_pays_at_eos(tiny_lm_dir, word_dataset):
@@ -117,7 +110,7 @@ def test_returns_and_advantage_modes_by_hand():
 @pytest.mark.parametrize("advantage", ["group_mean", "rloo", "grpo", "gae"])
 def test_buffer_advantages_and_minibatches(tiny_lm_dir, word_dataset, advantage):
     model = group_ppo(tiny_lm_dir, word_dataset, advantage, eos=[*range(30)], batch_size=16)
-    buffer = rollout(model)
+    buffer = collect_rollout(model)
     assert buffer.idle.any() and not buffer.idle[0].any()
     assert (buffer.rewards[buffer.idle] == 0).all()
     if advantage != "gae":
@@ -139,7 +132,7 @@ def test_buffer_advantages_and_minibatches(tiny_lm_dir, word_dataset, advantage)
 def test_gae_treats_eos_as_the_end_with_padding(tiny_lm_dir, word_dataset):
     model = group_ppo(tiny_lm_dir, word_dataset, "gae", k=1, n_envs=4, eos=[*range(30)])
     th.nn.init.normal_(model.policy.value_net.weight)
-    buffer = rollout(model)
+    buffer = collect_rollout(model)
     env, step = np.argwhere(buffer.idle.T)[0]
     eos_step = step - 1  # the last real step before the first idle one
     expected = buffer.rewards[eos_step, env] - buffer.values[eos_step, env]
@@ -163,7 +156,7 @@ def test_group_baseline_rejects_unaligned_envs(tiny_lm_dir, word_dataset):
         device="cpu",
     )
     with pytest.raises(ConfigError, match="make_group_vec_env"):
-        rollout(model)
+        collect_rollout(model)
 
 
 @pytest.mark.parametrize(
@@ -205,23 +198,14 @@ def test_rloo_without_value_head_learns_a_toy_reward(tiny_lm_dir, word_dataset):
         learning_rate=1e-2,
     )
     assert model.policy.value_net is None
-    rewards = []
-
-    class Record(BaseCallback):
-        def _on_rollout_end(self) -> None:
-            rewards.append(np.mean([e["r"] for e in self.model.ep_info_buffer]))
-
-        def _on_step(self) -> bool:
-            return True
-
-    model.learn(8 * 8 * 25, callback=Record())
+    rewards = mean_rollout_rewards(model, 8 * 8 * 25)
     assert rewards[-1] > rewards[0] + 0.5, rewards
 
 
 def test_group_rollout_prefills_each_prompt_once_and_log_probs_hold(tiny_lm_dir, word_dataset):
     """k rows on one prompt: one prefill row per group; stored log-probs = recomputed ones."""
     model = group_ppo(tiny_lm_dir, word_dataset, "rloo", k=4, n_envs=8, eos=[*range(30)])
-    buffer = rollout(model)  # two rounds of 4 steps: 2 groups x 2 rounds
+    buffer = collect_rollout(model)  # two rounds of 4 steps: 2 groups x 2 rounds
     assert model.policy.rollout_cache.prefill_rows == 2 * 2
     for batch in buffer.get(64):
         with th.no_grad():
@@ -236,7 +220,7 @@ def test_kl_penalty_with_groups_is_zero_on_idle_steps(tiny_lm_dir, word_dataset)
 
     model = group_ppo(tiny_lm_dir, word_dataset, "rloo", k=4, n_envs=8, eos=[*range(30)])
     penalty = add_kl_penalty(model, kl_coef=0.1, reference=tiny_lm_dir)
-    buffer = rollout(model)
+    buffer = collect_rollout(model)
     assert buffer.idle.any()
     assert (penalty.last.kl[buffer.idle] == 0).all() and (buffer.rewards[buffer.idle] == 0).all()
     assert np.abs(penalty.last.kl[~buffer.idle]).max() < 1e-4  # same weights: KL 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch as th
+from conftest import collect_rollout
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -38,16 +39,9 @@ def autocast_ppo(tiny_lm_dir, word_dataset, **policy):
     )
 
 
-def rollout(model):
-    _, callback = model._setup_learn(model.n_steps * model.n_envs, callback=None)
-    callback.on_training_start(locals(), globals())
-    assert model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
-    return model.rollout_buffer
-
-
 def test_stored_and_recomputed_log_probs_agree_under_autocast(tiny_lm_dir, word_dataset):
     model = autocast_ppo(tiny_lm_dir, word_dataset)
-    buffer = rollout(model)
+    buffer = collect_rollout(model)
     calls = []
     model.policy.lm.register_forward_hook(lambda m, i, o: calls.append(o.logits.dtype))
     for batch in buffer.get(32):
@@ -72,7 +66,7 @@ def test_master_weights_stay_float32_and_learn(tiny_lm_dir, word_dataset):
 def test_kl_reference_runs_under_autocast(tiny_lm_dir, word_dataset):
     model = autocast_ppo(tiny_lm_dir, word_dataset)
     penalty = add_kl_penalty(model, kl_coef=0.1, reference=tiny_lm_dir)
-    rollout(model)
+    collect_rollout(model)
     assert abs(penalty.last.kl).max() < TOLERANCE  # same weights: KL 0 up to bf16 rounding
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch as th
+from conftest import collect_rollout, mean_rollout_rewards
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -42,14 +43,6 @@ def make_ppo(env, tiny_lm_dir, **kwargs):
     return PPO(LMPolicy, env, policy_kwargs=policy_kwargs, **{**defaults, **kwargs})
 
 
-def rollout(model):
-    """Fill the rollout buffer once with the stock collect_rollouts."""
-    _, callback = model._setup_learn(model.n_steps * model.n_envs, callback=None)
-    callback.on_training_start(locals(), globals())
-    assert model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
-    return model.rollout_buffer
-
-
 def test_forward_shapes_and_lr(tiny_lm_dir, word_dataset):
     model = make_ppo(make_env(tiny_lm_dir, word_dataset), tiny_lm_dir, learning_rate=1e-3)
     obs = model.policy.obs_to_tensor(model.env.reset())[0]
@@ -70,7 +63,7 @@ def test_stored_log_probs_equal_recomputed(tiny_lm_dir, word_dataset, sampling):
         policy_kwargs=sampling,
         rollout_buffer_class=EpisodeRolloutBuffer,
     )
-    buffer = rollout(model)
+    buffer = collect_rollout(model)
     for batch in buffer.get(16):
         with th.no_grad():
             values, log_probs, entropy = model.policy.evaluate_actions(
@@ -83,7 +76,7 @@ def test_stored_log_probs_equal_recomputed(tiny_lm_dir, word_dataset, sampling):
 
 def test_grouped_equals_per_transition(tiny_lm_dir, word_dataset):
     model = make_ppo(make_env(tiny_lm_dir, word_dataset), tiny_lm_dir, n_steps=12)
-    buffer = rollout(model)
+    buffer = collect_rollout(model)
     batch = next(buffer.get(None))
     actions = batch.actions.long().flatten()
     with th.no_grad():
@@ -168,18 +161,7 @@ def test_ppo_learns_to_emit_a_word(tiny_lm_dir, word_dataset):
         learning_rate=1e-2,
         rollout_buffer_class=EpisodeRolloutBuffer,
     )
-    rewards = []
-
-    from stable_baselines3.common.callbacks import BaseCallback
-
-    class Record(BaseCallback):
-        def _on_rollout_end(self) -> None:
-            rewards.append(np.mean([e["r"] for e in self.model.ep_info_buffer]))
-
-        def _on_step(self) -> bool:
-            return True
-
-    model.learn(8 * 16 * 25, callback=Record())
+    rewards = mean_rollout_rewards(model, 8 * 16 * 25)
     assert rewards[-1] > rewards[0] + 0.5, rewards
 
 
@@ -211,7 +193,7 @@ def test_separate_value_model(tiny_lm_dir, word_dataset, tmp_path):
     assert policy.value_lm is not None and policy.value_lm is not policy.lm
     with th.no_grad():
         policy.value_net.weight.normal_()  # non-zero values, so the comparison means something
-    buffer = rollout(model)
+    buffer = collect_rollout(model)
     for batch in buffer.get(16):
         with th.no_grad():
             values, log_probs, _ = policy.evaluate_actions(
@@ -271,7 +253,7 @@ def test_bootstrap_value_skips_the_prefill_of_rows_that_just_terminated(
 
     monkeypatch.setattr(model.policy, "predict_values", bootstrap)
     for _ in range(8):  # until a rollout ends with both done and running rows
-        rollout(model)
+        collect_rollout(model)
         dones = th.as_tensor(seen["dones"].astype(bool))
         if dones.any() and not dones.all():
             break
