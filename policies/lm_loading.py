@@ -8,6 +8,7 @@ import torch as th
 
 from textgym.errors import ConfigError
 from textgym.models import load_causal_lm
+from textgym.policies.hf_compat import dtype_kwargs
 
 _DTYPES = {"float32": th.float32, "bfloat16": th.bfloat16, "float16": th.float16}
 
@@ -34,9 +35,10 @@ def prepare_model(
         lora: ``peft.LoraConfig`` keyword arguments; only the adapters are then trained.
     """
     torch_dtype = resolve_dtype(dtype)
-    model = (
-        load_causal_lm(spec, dtype=torch_dtype) if isinstance(spec, str) else spec.to(torch_dtype)
-    )
+    if isinstance(spec, str):
+        model = load_causal_lm(spec, **dtype_kwargs(torch_dtype))
+    else:
+        model = spec.to(torch_dtype)
     if gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False

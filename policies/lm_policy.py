@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,14 +14,15 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 
 from textgym.errors import ConfigError
-from textgym.models import DEFAULT_MODEL, load_tokenizer
+from textgym.models import DEFAULT_MODEL
 from textgym.policies.kl_controller import KLController
 from textgym.policies.lm_loading import prepare_model, resolve_dtype
+from textgym.policies.policy_checks import check_autocast, check_spaces, check_vocabulary
+from textgym.policies.restrictions import ActionRestrictions, RestrictionConfig
 from textgym.policies.rollout_cache import RolloutCache, StepOutput
 from textgym.policies.sampling import SamplingConfig, process_logits
 from textgym.policies.sequences import append_actions, left_align
 from textgym.policies.teacher_forcing import head_logits, hidden_at
-from textgym.spaces import vocab_fingerprint
 
 
 @dataclass
@@ -36,6 +38,7 @@ class _Options:
     group_prefixes: bool
     dropout: bool
     autocast: str | None
+    restrictions: RestrictionConfig
     load_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -76,6 +79,14 @@ class LMPolicy(ActorCriticPolicy):
             float32 (mixed precision with float32 master weights). None: off.
         gradient_checkpointing: Trade compute for memory in updates.
         lora: ``peft.LoraConfig`` keyword arguments to train LoRA adapters only.
+        bad_words: Words, phrases or token-id lists never generated (a phrase bans its
+            last token after its first ones, as Hugging Face's ``bad_words_ids``).
+        allowed_tokens: Strings or token ids: the only tokens generated (EOS always is).
+        nlpo_top_p: NLPO's mask: only the top-p set of a frozen copy of the initial
+            policy may be generated (e.g. 0.9; None: off). Costs a second LM's memory and
+            a forward of it per step and per update.
+        nlpo_update_every: Refresh NLPO's masking model with the policy's weights every
+            N PPO updates (None: never). See :mod:`~textgym.policies.restrictions`.
         optimizer_class: As in SB3 (default Adam).
         optimizer_kwargs: As in SB3.
         **kwargs: Other ``ActorCriticPolicy`` arguments (the MLP ones are unused).
@@ -100,9 +111,13 @@ class LMPolicy(ActorCriticPolicy):
         autocast: str | None = None,
         gradient_checkpointing: bool = False,
         lora: dict[str, Any] | None = None,
+        bad_words: Sequence[str | Sequence[int]] | None = None,
+        allowed_tokens: Sequence[str | Sequence[int]] | None = None,
+        nlpo_top_p: float | None = None,
+        nlpo_update_every: int | None = None,
         **kwargs: Any,
     ) -> None:
-        _check_spaces(observation_space, action_space)
+        check_spaces(observation_space, action_space)
         if tokenizer is None:
             tokenizer = model if isinstance(model, str) else getattr(model, "name_or_path", None)
         self._options = _Options(
@@ -115,6 +130,9 @@ class LMPolicy(ActorCriticPolicy):
             group_prefixes=group_prefixes,
             dropout=dropout,
             autocast=check_autocast(autocast, dtype),
+            restrictions=RestrictionConfig(
+                bad_words, allowed_tokens, nlpo_top_p, nlpo_update_every
+            ),
             load_kwargs={
                 "dtype": dtype,
                 "gradient_checkpointing": gradient_checkpointing,
@@ -130,11 +148,18 @@ class LMPolicy(ActorCriticPolicy):
         self.sampling = opts.sampling
         self.group_prefixes = opts.group_prefixes
         self.n_actions = int(self.action_space.n)
-        self._check_vocabulary(opts.tokenizer)
+        tokenizer = check_vocabulary(
+            self.lm, self.n_actions, self.observation_space, opts.tokenizer
+        )
         self.value_net = self._build_value_head(opts)
         self.action_dist = CategoricalDistribution(self.n_actions)
         self.rollout_cache = RolloutCache(self.lm) if opts.kv_cache else None
         self.value_lm, self.value_cache = self._build_value_model(opts)
+        self.restrictions = (  # a plain attribute: NLPO's masking model is no submodule
+            ActionRestrictions(opts.restrictions, tokenizer, self.n_actions, self.lm, opts.kv_cache)
+            if opts.restrictions.active
+            else None
+        )
         self.forward_tokens = 0  # tokens run through the LM outside the rollout cache
         self._after_rollout_step = False  # the last call was a rollout step (see predict_values)
         self.kl_controller = KLController()
@@ -146,32 +171,6 @@ class LMPolicy(ActorCriticPolicy):
     def model_spec(self) -> Any:
         """The ``model`` argument the policy was built from (a name, path or model)."""
         return self._options.model
-
-    def _check_vocabulary(self, tokenizer: Any) -> None:
-        out_dim = self.lm.get_output_embeddings().weight.shape[0]
-        if out_dim < self.n_actions:
-            raise ConfigError(
-                f"The model predicts {out_dim} tokens but the env's action space has "
-                f"{self.n_actions}: env and policy use different tokenizers. Build the env "
-                f"with the model's tokenizer (tokenizer=...)."
-            )
-        if tokenizer is None:
-            return
-        tokenizer = load_tokenizer(tokenizer)
-        if len(tokenizer) != self.n_actions:
-            raise ConfigError(
-                f"The policy's tokenizer has {len(tokenizer)} tokens but the env's action space "
-                f"has "
-                f"{self.n_actions}: env and policy must share one tokenizer. Pass the same "
-                f"model name as the env's tokenizer=..., or policy_kwargs={{'tokenizer': ...}}."
-            )
-        expected = getattr(self.observation_space["input_ids"], "vocab_fingerprint", None)
-        if expected is not None and vocab_fingerprint(tokenizer) != expected:
-            raise ConfigError(
-                "The env's and the policy's tokenizers have the same size but different tokens: "
-                "token ids would mean different words. Build the env with the policy model's "
-                "tokenizer (tokenizer=...), or pass policy_kwargs={'tokenizer': ...}."
-            )
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -188,6 +187,7 @@ class LMPolicy(ActorCriticPolicy):
             group_prefixes=self.group_prefixes,
             dropout=opts.dropout,
             autocast=opts.autocast,
+            **vars(opts.restrictions),
             **opts.load_kwargs,
         )
         return data
@@ -225,6 +225,8 @@ class LMPolicy(ActorCriticPolicy):
                 lm.train(mode and self._options.dropout)
             if mode and cache is not None:  # an update is coming: weights will change
                 cache.clear()
+        if self.restrictions is not None:
+            self.restrictions.on_training_mode(mode, self.lm)
 
     # ----------------------------------------------------------------- rollouts
     def _last_token_outputs(self, obs: PyTorchObs) -> tuple[StepOutput, th.Tensor, th.Tensor]:
@@ -252,16 +254,37 @@ class LMPolicy(ActorCriticPolicy):
             out = self._at_last_token(self.value_lm, self.value_cache, seqs, lengths)
         return self.value_net(out.hidden.float())
 
-    def _distribution(self, logits: th.Tensor) -> Distribution:
-        processed = process_logits(logits[:, : self.n_actions], self.sampling)
+    def _distribution(self, logits: th.Tensor, allowed: th.Tensor | None) -> Distribution:
+        processed = process_logits(logits[:, : self.n_actions], self.sampling, allowed)
         return self.action_dist.proba_distribution(action_logits=processed)
+
+    def _allowed_at_last_token(self, seqs: th.Tensor, lengths: th.Tensor) -> th.Tensor | None:
+        """The restrictions' ``(B, V)`` mask after each sequence (None: unrestricted)."""
+        if self.restrictions is None:
+            return None
+        return self.restrictions.at_last_token(seqs, lengths, self.autocast_context)
+
+    def allowed_actions(
+        self, seqs: th.Tensor, lengths: th.Tensor, actions: th.Tensor
+    ) -> th.Tensor | None:
+        """The ``(N, V)`` mask of tokens allowed after each state (None: unrestricted).
+
+        ``seqs`` are left-aligned states of ``lengths[i]`` tokens followed by ``actions[i]``
+        (:func:`~textgym.policies.sequences.append_actions`); used by ``evaluate_actions``
+        and the KL penalty, so both see the mask the action was sampled under.
+        """
+        if self.restrictions is None:
+            return None
+        return self.restrictions.teacher_forced(
+            seqs, lengths, actions, self.autocast_context, self.group_prefixes
+        )
 
     def forward(
         self, obs: PyTorchObs, deterministic: bool = False
     ) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         """Sample actions; return ``(actions, values, log_probs)`` as SB3 expects."""
         out, seqs, lengths = self._last_token_outputs(obs)
-        distribution = self._distribution(out.logits)
+        distribution = self._distribution(out.logits, self._allowed_at_last_token(seqs, lengths))
         actions = distribution.get_actions(deterministic=deterministic)
         values = self._values(out, seqs, lengths)
         self._after_rollout_step = self.rollout_cache is not None and not th.is_grad_enabled()
@@ -270,7 +293,8 @@ class LMPolicy(ActorCriticPolicy):
     def get_distribution(self, obs: PyTorchObs) -> Distribution:
         """The action distribution at ``obs`` (used by ``predict``)."""
         self._after_rollout_step = False
-        return self._distribution(self._last_token_outputs(obs)[0].logits)
+        out, seqs, lengths = self._last_token_outputs(obs)
+        return self._distribution(out.logits, self._allowed_at_last_token(seqs, lengths))
 
     def predict_values(self, obs: PyTorchObs) -> th.Tensor:
         """Value estimates ``(B, 1)``.
@@ -303,7 +327,9 @@ class LMPolicy(ActorCriticPolicy):
         seqs, lengths = left_align(obs["input_ids"], obs["attention_mask"])
         seqs = append_actions(seqs, lengths, actions)  # state + action, to group
         out = self._outputs_at(self.lm, seqs, lengths + 1, lengths - 1)
-        distribution = self._distribution(out.logits)
+        distribution = self._distribution(
+            out.logits, self.allowed_actions(seqs, lengths, actions.long())
+        )
         if self.value_net is None:
             values = self._no_values(seqs)
         elif self.value_lm is not None:
@@ -334,39 +360,6 @@ class LMPolicy(ActorCriticPolicy):
         return th.autocast(device_type=self.device.type, dtype=resolve_dtype(dtype))
 
 
-def check_autocast(autocast: str | None, dtype: str) -> str | None:
-    """Return ``autocast`` if usable with weights of ``dtype``; raise with the fix otherwise."""
-    if autocast is None:
-        return None
-    if autocast == "float16":
-        raise ConfigError(
-            "autocast='float16' needs a gradient scaler, which the stock PPO update has no "
-            "place for; use autocast='bfloat16' (CPUs and GPUs since Ampere), or "
-            "dtype='float16' weights."
-        )
-    if autocast != "bfloat16":
-        raise ConfigError(f"autocast={autocast!r} is not supported; use 'bfloat16' or None.")
-    if dtype != "float32":
-        raise ConfigError(
-            f"autocast={autocast!r} keeps float32 master weights, but dtype={dtype!r}: "
-            "use dtype='float32' with autocast (or dtype alone for pure half-precision)."
-        )
-    return autocast
-
-
 def _weights_version(lm: th.nn.Module) -> tuple[int, ...]:
     """Changes whenever any weight of ``lm`` is modified in place (optimizer steps, loading)."""
     return tuple(p._version for p in lm.parameters())
-
-
-def _check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
-    keys = {"input_ids", "attention_mask"}
-    if not isinstance(observation_space, spaces.Dict) or not keys <= set(observation_space.spaces):
-        raise ConfigError(
-            f"LMPolicy needs a Dict observation with {sorted(keys)} (a textgym env); got "
-            f"{observation_space}."
-        )
-    if not isinstance(action_space, spaces.Discrete):
-        raise ConfigError(
-            f"LMPolicy needs a Discrete action space of token ids; got {action_space}."
-        )

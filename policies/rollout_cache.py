@@ -16,9 +16,13 @@ from dataclasses import dataclass
 
 import torch as th
 from transformers import DynamicCache
-from transformers.cache_utils import DynamicLayer
 
-from textgym.policies.hf_compat import cache_kwargs, output_cache
+from textgym.policies.hf_compat import (
+    cache_kwargs,
+    cache_layers,
+    output_cache,
+    unsupported_layers,
+)
 from textgym.policies.sequences import is_prefix
 
 
@@ -138,7 +142,7 @@ class RolloutCache:
         if len(unique) == len(keys):
             return self._prefill_distinct(seqs, lengths)
         out, past, mask = self._prefill_distinct(unique[:, :width], unique[:, width])
-        for layer in past.layers:
+        for layer in cache_layers(past):
             layer.keys = layer.keys.index_select(0, inverse)
             layer.values = layer.values.index_select(0, inverse)
         return StepOutput(out.logits[inverse], out.hidden[inverse]), past, mask[inverse]
@@ -166,7 +170,7 @@ class RolloutCache:
     def _prefill_rows(self, seqs: th.Tensor, lengths: th.Tensor, rows: th.Tensor) -> None:
         out, past, mask = self._prefill(seqs[rows], lengths[rows])
         batch, new = seqs.shape[0], mask.shape[1]
-        for layer, fresh in zip(self.past.layers, past.layers, strict=True):
+        for layer, fresh in zip(cache_layers(self.past), cache_layers(past), strict=True):
             layer.keys = _append_rows(layer.keys, fresh.keys, rows, batch)
             layer.values = _append_rows(layer.values, fresh.values, rows, batch)
         new_mask = self.slot_mask.new_zeros(batch, new)
@@ -191,7 +195,7 @@ class RolloutCache:
         valid = self.slot_mask > 0
         width = int(valid.sum(dim=1).max())
         order = th.argsort((~valid).to(th.int8), dim=1, stable=True)[:, :width]
-        for layer in self.past.layers:
+        for layer in cache_layers(self.past):
             index = order[:, None, :, None].expand(
                 -1, layer.keys.shape[1], -1, layer.keys.shape[-1]
             )
@@ -213,7 +217,7 @@ def _append_rows(old: th.Tensor, fresh: th.Tensor, rows: th.Tensor, batch: int) 
 
 
 def _check_layers(past: DynamicCache) -> None:
-    kinds = {type(layer).__name__ for layer in past.layers if type(layer) is not DynamicLayer}
+    kinds = unsupported_layers(past)
     if kinds:
         raise NotImplementedError(
             f"The rollout KV cache supports full-attention layers only, not {sorted(kinds)}; "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch as th
 from transformers import DynamicCache
 
-from textgym.policies.hf_compat import cache_kwargs, output_cache
+from textgym.policies.hf_compat import cache_kwargs, cache_layers, output_cache
 
 MIN_SHARED = 8  # shorter common prefixes are not worth a cluster
 
@@ -97,7 +97,7 @@ def shared_prefix_hidden(
 
 def _repeat_rows(past: DynamicCache, owner: th.Tensor) -> DynamicCache:
     """Give member ``m`` the cached keys/values of its cluster ``owner[m]`` (differentiable)."""
-    for layer in past.layers:
+    for layer in cache_layers(past):
         layer.keys = layer.keys.index_select(0, owner)
         layer.values = layer.values.index_select(0, owner)
     return past

@@ -13,6 +13,10 @@ from textgym.errors import TextGymError
 COMMANDS = {
     "train": ("textgym.commands.train", "train an LM with stock SB3 PPO, report before/after"),
     "train-rm": ("textgym.commands.train_rm", "train a reward model on preference pairs"),
+    "sample": (
+        "textgym.commands.sample",
+        "sample k responses per prompt as pairs for people to judge (train-rm's format)",
+    ),
     "validate-rewards": (
         "textgym.commands.validate_rewards",
         "correlate rewards with human judgments (Kendall, Spearman)",

@@ -16,7 +16,7 @@ from textgym.data.loading import load_examples
 from textgym.errors import ConfigError, EnvStateError
 from textgym.models import DEFAULT_MODEL, load_tokenizer
 from textgym.prompts import PromptBuilder, PromptTemplate, task_spec
-from textgym.rewards import make_reward, score
+from textgym.rewards import make_reward, needs_references, score
 from textgym.spaces import TokenIdBox, vocab_fingerprint
 
 ObsDict = dict[str, np.ndarray]
@@ -62,6 +62,10 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
     Args:
         task: ``"summarize"``, ``"dialogue"`` or ``"translate"``: the prompt and defaults.
         dataset: See :func:`textgym.data.load_examples` (None: the task's shipped data).
+            Rows need a reference field only if the reward reads references (see
+            :func:`textgym.rewards.needs_references`): prompt-only data loads for a reward
+            model (``rm:PATH``), ``perplexity``, ``LengthPenalty(target_words=N)``; for
+            other rewards a missing reference fails here, naming the field.
         split: Dataset split (``"train"``, ``"validation"``, ``"test"``).
         reward: A reward name, a ``{name: weight}`` mapping, or a reward object/callable.
         tokenizer: An embedded model name, a Hugging Face name or path, or a tokenizer.
@@ -120,8 +124,14 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
             )
         self.render_mode = render_mode
         self.tokenizer = load_tokenizer(tokenizer)
-        self.examples: list[Example] = load_examples(dataset, task=task, split=split, fields=fields)
         self.reward_fn = make_reward(task_spec(task).default_reward if reward is None else reward)
+        self.examples: list[Example] = load_examples(
+            dataset,
+            task=task,
+            split=split,
+            fields=fields,
+            needs_references=needs_references(self.reward_fn),
+        )
         self.prompts = PromptBuilder(
             self.tokenizer, task, max_prompt_tokens, prompt_template, chat_template
         )

@@ -9,8 +9,10 @@ PPO reads rewards), through :class:`~textgym.policies.EpisodeRolloutBuffer`'s
   the policy sampled ``a_t`` from (temperature/top-k/top-p included). No second policy forward.
 * ``log π_ref`` comes from a frozen reference with the policy's temperature but no top-k/top-p
   truncation (a truncated reference would give an infinite penalty to tokens outside its own
-  set), teacher-forced: one forward per episode of the rollout over its prompt and generated
-  tokens, batched across envs and episodes. Decoding the reference token by token beside the
+  set), renormalised over the tokens the policy's restrictions allow (``bad_words``,
+  ``allowed_tokens``, NLPO's mask; :mod:`~textgym.policies.restrictions`), teacher-forced:
+  one forward per episode of the rollout over its prompt and generated tokens, batched
+  across envs and episodes. Decoding the reference token by token beside the
   policy would cost a second full decode per token; one forward per episode costs a fraction.
 
 Use it in one line after building PPO: ``add_kl_penalty(model, kl_coef=0.05)``.
@@ -181,11 +183,14 @@ class KLPenalty:
                 self.reference, seqs, lengths + 1, lengths - 1, max_tokens=self.max_tokens
             )
             log_probs = []
-            for part, acted in zip(hidden.split(1024), actions.split(1024), strict=True):
-                logits = head_logits(self.reference, part)[:, : self.policy.n_actions]
+            for rows in th.arange(len(actions), device=actions.device).split(1024):
+                logits = head_logits(self.reference, hidden[rows])[:, : self.policy.n_actions]
+                # the policy's restrictions, renormalising the reference over its allowed set
+                allowed = self.policy.allowed_actions(seqs[rows], lengths[rows], actions[rows])
                 # the policy's own log-prob code path (SB3's Categorical on processed logits)
-                dist = th.distributions.Categorical(logits=process_logits(logits, self.sampling))
-                log_probs.append(dist.log_prob(acted))
+                processed = process_logits(logits, self.sampling, allowed)
+                dist = th.distributions.Categorical(logits=processed)
+                log_probs.append(dist.log_prob(actions[rows]))
         return th.cat(log_probs)
 
     def _finish_episodes(self, kl: np.ndarray, starts: np.ndarray, dones: np.ndarray) -> None:

@@ -5,6 +5,12 @@ A pair is ``(prompt, chosen, rejected)``: a human preferred ``chosen``. The mode
 ``format_pair(prompt, response)`` (the layout :class:`textgym.rewards.RewardModel` scores)
 and is trained to minimise ``-log sigmoid(r(chosen) - r(rejected))``. The saved folder loads
 with ``make_reward("rm:FOLDER")``.
+
+Every run collapses repeated judgments by majority vote
+(:mod:`textgym.reward_models.duplicates`), holds out whole groups (prompts by default,
+:mod:`textgym.reward_models.splitting`), reports held-out accuracy beside "longer wins",
+"shorter wins" and on length-matched pairs (:mod:`textgym.reward_models.heldout_report`),
+and fits the trained score's dependence on length (:mod:`textgym.reward_models.length_fit`).
 """
 
 from __future__ import annotations
@@ -16,25 +22,23 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
 from textgym.atomic import check_replaceable, write_atomic
 from textgym.errors import ConfigError, DatasetError
 from textgym.models import DEFAULT_MODEL, load_tokenizer, resolve_pretrained
+from textgym.reward_models.duplicates import resolve_duplicates
+from textgym.reward_models.heldout_report import heldout_report, pair_accuracy
+from textgym.reward_models.length_decorrelation import length_correlation
+from textgym.reward_models.length_fit import fit_length
+from textgym.reward_models.lengths import word_counts
+from textgym.reward_models.pairs import PAIR_FIELDS, PreferencePair
+from textgym.reward_models.splitting import split_pairs
 from textgym.rewards.reward_model import RewardModel, format_pair, right_pad
 from textgym.stats.intervals import wilson_interval
-
-PAIR_FIELDS = ("prompt", "chosen", "rejected")
-
-
-class PreferencePair(NamedTuple):
-    """One human comparison: ``chosen`` was preferred to ``rejected`` as a reply to ``prompt``."""
-
-    prompt: str
-    chosen: str
-    rejected: str
 
 
 @dataclass
@@ -52,13 +56,22 @@ class RMConfig:
         max_length: Token limit per sequence; longer texts lose tokens from the start of the
             prompt, so the end of the prompt and the whole response are kept. Saved as the
             tokenizer's ``model_max_length``, so ``RewardModel`` truncates the same way.
-        val_fraction: Share of the pairs held out for the accuracy report (split by prompt).
+        val_fraction: Share of the pairs held out for the accuracy report.
+        split_by: Comma-separated field(s) whose groups are held out whole: ``prompt``
+            (default), or any field of the pairs file (``worker`` for new annotators,
+            ``policy_chosen,policy_rejected`` for new policy pairs); see
+            :func:`textgym.reward_models.splitting.split_pairs`.
         lora: Train LoRA adapters (and the score head) instead of all weights; merged on save.
         lora_rank: LoRA rank ``r`` (``lora_alpha = 2 * r``).
         train_layers: Train only the top N transformer layers, the final norm and the score
             head (the rest is frozen); None trains every weight. Cheaper on a CPU.
         bf16: Run forward and backward passes under bfloat16 autocast (weights stay float32).
         weight_decay: AdamW weight decay.
+        length_decorrelation: Weight of a length-decorrelation term added to the loss:
+            ``|Pearson correlation|`` between the batch's rewards and its responses' word
+            counts (the quality-head term of ODIN, Chen et al. 2024; see
+            :mod:`textgym.reward_models.length_decorrelation`). 0 trains plain
+            Bradley-Terry.
         seed: Seeds the split, the score-head initialisation and the batch order.
         limit: Use only the first N pairs of the file (None: all).
         device: Torch device; ``"auto"`` picks CUDA when available.
@@ -72,11 +85,13 @@ class RMConfig:
     batch_size: int = 8
     max_length: int = 512
     val_fraction: float = 0.2
+    split_by: str = "prompt"
     lora: bool = False
     lora_rank: int = 16
     train_layers: int | None = None
     bf16: bool = False
     weight_decay: float = 0.0
+    length_decorrelation: float = 0.0
     seed: int = 0
     limit: int | None = None
     device: str = "auto"
@@ -84,7 +99,16 @@ class RMConfig:
 
 @dataclass
 class RMResult:
-    """What a run produced: held-out pairwise accuracy before/after, time and files."""
+    """What a run produced: held-out accuracy before/after, honest baselines, time and files.
+
+    Attributes:
+        duplicates: Counts from :func:`~textgym.reward_models.duplicates.resolve_duplicates`.
+        heldout: :func:`~textgym.reward_models.heldout_report.heldout_report` of the
+            ``trained`` and ``initial`` model beside ``longer_wins`` and ``shorter_wins``.
+        length_fit: The trained score's line on word count over the training responses,
+            with the length-corrected ``reward_spec`` (see
+            :mod:`textgym.reward_models.length_fit`).
+    """
 
     n_train: int
     n_heldout: int
@@ -95,6 +119,9 @@ class RMResult:
     losses: list[float]
     out: Path
     config: RMConfig
+    duplicates: dict[str, int]
+    heldout: dict[str, Any]
+    length_fit: dict[str, Any]
     files: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,49 +139,67 @@ def train_reward_model(config: RMConfig, progress_bar: bool = False) -> RMResult
     """Train a reward model as ``config`` says, save it, and report held-out accuracy.
 
     Raises:
-        ConfigError: an invalid setting, a base model that cannot be loaded, or an
-            ``out`` folder holding files textgym did not write (checked before training).
+        ConfigError: an invalid setting, a ``split_by`` field the pairs lack, a split leaving
+            a side empty, a base model that cannot be loaded, or an ``out`` folder holding
+            files textgym did not write (all checked before training).
         DatasetError: a missing, empty or malformed pairs file.
     """
     _check_config(config)
     check_replaceable(config.out)
-    train_pairs, heldout = split_pairs(
-        load_pairs(config.pairs, config.limit), config.val_fraction, config.seed
-    )
+    pairs, duplicates = resolve_duplicates(load_pairs(config.pairs, config.limit))
+    train_pairs, heldout = split_pairs(pairs, config.val_fraction, config.seed, _fields(config))
     tokenizer = load_tokenizer(config.base)
     device = _device(config.device)
     model = build_model(config, tokenizer).to(device)
     pad_id = int(model.config.pad_token_id)
     encode = _Encoder(tokenizer, config.max_length)
-    train_ids, heldout_ids = encode(train_pairs), encode(heldout)
-    evaluate = _Evaluator(heldout_ids, pad_id, 2 * config.batch_size, device, config.bf16)
-    before = evaluate(model)
+    train_ids, responses = encode(train_pairs), _responses(train_pairs)
+    evaluate = _Evaluator(encode(heldout), pad_id, 2 * config.batch_size, device, config.bf16)
+    before = evaluate.margins(model)
+    words = word_counts(responses).reshape(-1, 2)
     start = time.perf_counter()
-    losses = _train(model, train_ids, pad_id, config, device, progress_bar)
+    losses = _train(model, train_ids, words, pad_id, config, device, progress_bar)
     seconds = time.perf_counter() - start
-    after = evaluate(model)
+    after = evaluate.margins(model)
+    on_train = _Evaluator(train_ids, pad_id, 2 * config.batch_size, device, config.bf16)
+    fit = fit_length(on_train.scores(model), responses)
     if config.lora:
         model = model.merge_and_unload()
+    accuracy = pair_accuracy(after)
     result = RMResult(
         n_train=len(train_pairs),
         n_heldout=len(heldout),
-        accuracy_before=before,
-        accuracy_after=after,
-        accuracy_ci=wilson_interval(after, len(heldout)),
+        accuracy_before=pair_accuracy(before),
+        accuracy_after=accuracy,
+        accuracy_ci=wilson_interval(accuracy, len(heldout)),
         train_seconds=seconds,
         losses=losses,
         out=Path(config.out),
         config=config,
+        duplicates=asdict(duplicates),
+        heldout=heldout_report(heldout, {"trained": after, "initial": before}),
+        length_fit=fit.to_dict(config.out),
     )
     tokenizer.model_max_length = config.max_length  # our own copy: RewardModel's default limit
     _save(model.to("cpu"), tokenizer, result)
     return result
 
 
+def _responses(pairs: Sequence[PreferencePair]) -> list[str]:
+    """chosen_0, rejected_0, chosen_1, ...: the row order of :class:`_Evaluator`."""
+    return [text for pair in pairs for text in (pair.chosen, pair.rejected)]
+
+
+def _fields(config: RMConfig) -> tuple[str, ...]:
+    """``config.split_by`` as a tuple of field names."""
+    return tuple(name.strip() for name in config.split_by.split(","))
+
+
 def load_pairs(path: str | os.PathLike[str], limit: int | None = None) -> list[PreferencePair]:
     """Read preference pairs from a JSONL file with string fields prompt, chosen, rejected.
 
-    Other fields (``id``, ``confidence``, ...) are ignored.
+    Other fields (``id``, ``worker``, ...) are kept in each pair's ``meta`` (for
+    ``split_by``); training does not read them.
 
     Raises:
         DatasetError: the file is missing or empty, a line is not a JSON object, or a line
@@ -197,43 +242,8 @@ def _parse_pair(line: str, number: int, path: Path) -> PreferencePair:
             raise DatasetError(
                 f"{where}: field {name!r} is a {type(row[name]).__name__}; it must be a string."
             )
-    return PreferencePair(row["prompt"], row["chosen"], row["rejected"])
-
-
-def split_pairs(
-    pairs: Sequence[PreferencePair], val_fraction: float, seed: int
-) -> tuple[list[PreferencePair], list[PreferencePair]]:
-    """Split ``pairs`` into (train, held-out) by prompt, deterministically for a seed.
-
-    All pairs sharing a prompt land on the same side, so the held-out accuracy measures
-    prompts the model never saw. Prompts are shuffled with ``numpy.random.default_rng(seed)``
-    and given to the held-out side until it holds at least ``val_fraction`` of the pairs.
-    Both sides keep the file order.
-
-    Raises:
-        ConfigError: ``val_fraction`` not in (0, 1), or too few distinct prompts for both sides.
-    """
-    if not 0.0 < val_fraction < 1.0:
-        raise ConfigError(f"val_fraction={val_fraction!r} must be between 0 and 1, e.g. 0.2.")
-    prompts = list(dict.fromkeys(p.prompt for p in pairs))
-    order = np.random.default_rng(seed).permutation(len(prompts))
-    counts: dict[str, int] = {}
-    for p in pairs:
-        counts[p.prompt] = counts.get(p.prompt, 0) + 1
-    held: set[str] = set()
-    target = val_fraction * len(pairs)
-    for i in order:
-        if sum(counts[q] for q in held) >= target:
-            break
-        held.add(prompts[i])
-    train = [p for p in pairs if p.prompt not in held]
-    heldout = [p for p in pairs if p.prompt in held]
-    if not train or not heldout:
-        raise ConfigError(
-            f"{len(pairs)} pairs with {len(prompts)} distinct prompts cannot be split with "
-            f"val_fraction={val_fraction}; add pairs or change val_fraction."
-        )
-    return train, heldout
+    meta = {name: value for name, value in row.items() if name not in PAIR_FIELDS}
+    return PreferencePair(row["prompt"], row["chosen"], row["rejected"], MappingProxyType(meta))
 
 
 def build_model(config: RMConfig, tokenizer: Any) -> Any:
@@ -356,7 +366,7 @@ def _rewards(
 
 
 class _Evaluator:
-    """Pairwise accuracy on fixed encoded pairs: P(r(chosen) > r(rejected)), ties count 1/2."""
+    """Scores of fixed encoded pairs under a model, without gradients."""
 
     def __init__(
         self,
@@ -371,8 +381,13 @@ class _Evaluator:
         self.rows, self.pad_id, self.batch = rows, pad_id, batch
         self.device, self.bf16 = device, bf16
 
-    def __call__(self, model: Any) -> float:
-        """Return the held-out pairwise accuracy of ``model``."""
+    def margins(self, model: Any) -> np.ndarray:
+        """``r(chosen) - r(rejected)`` per pair, shape ``(n_pairs,)``."""
+        scores = self.scores(model)
+        return scores[0::2] - scores[1::2]
+
+    def scores(self, model: Any) -> np.ndarray:
+        """``r`` of every response: chosen_0, rejected_0, chosen_1, ..., shape ``(2 n_pairs,)``."""
         import torch as th
 
         scores = np.zeros(len(self.rows))
@@ -382,19 +397,23 @@ class _Evaluator:
                 chunk = self.order[lo : lo + self.batch]
                 batch = [self.rows[i] for i in chunk]
                 scores[chunk] = _rewards(model, batch, self.pad_id, self.device, self.bf16).cpu()
-        margin = scores[0::2] - scores[1::2]
-        return float(np.mean((margin > 0) + 0.5 * (margin == 0)))
+        return scores
 
 
 def _train(
     model: Any,
     pairs: list[tuple[list[int], list[int]]],
+    words: np.ndarray,
     pad_id: int,
     config: RMConfig,
     device: Any,
     progress_bar: bool,
 ) -> list[float]:
-    """Minimise the Bradley-Terry loss with AdamW; return the loss of every step."""
+    """Minimise the Bradley-Terry loss with AdamW; return the loss of every step.
+
+    ``words[i]`` is (chosen, rejected) word counts of pair ``i``, for the optional
+    length-decorrelation term.
+    """
     import torch as th
     import torch.nn.functional as F
 
@@ -404,11 +423,15 @@ def _train(
     scheduler = th.optim.lr_scheduler.LambdaLR(optimizer, _warmup_then_decay(steps))
     losses: list[float] = []
     model.train()
-    for batch in _progress(_batches(pairs, config), steps, progress_bar):
-        rows = [c for c, _ in batch] + [r for _, r in batch]
+    for batch in _progress(_batches(len(pairs), config), steps, progress_bar):
+        rows = [pairs[i][0] for i in batch] + [pairs[i][1] for i in batch]
         rewards = _rewards(model, rows, pad_id, device, config.bf16)  # (2b,)
         chosen, rejected = rewards[: len(batch)], rewards[len(batch) :]
         loss = -F.logsigmoid(chosen - rejected).mean()
+        if config.length_decorrelation:
+            lengths = th.as_tensor(np.concatenate([words[batch, 0], words[batch, 1]]))
+            penalty = length_correlation(rewards, lengths.to(rewards.device))
+            loss = loss + config.length_decorrelation * penalty
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         th.nn.utils.clip_grad_norm_(params, 1.0)
@@ -418,14 +441,13 @@ def _train(
     return losses
 
 
-def _batches(
-    pairs: list[tuple[list[int], list[int]]], config: RMConfig
-) -> Iterator[list[tuple[list[int], list[int]]]]:
+def _batches(n_pairs: int, config: RMConfig) -> Iterator[np.ndarray]:
+    """Indices of each batch: every epoch a fresh permutation, cut into batch_size chunks."""
     rng = np.random.default_rng(config.seed)
     for _ in range(config.epochs):
-        order = rng.permutation(len(pairs))
+        order = rng.permutation(n_pairs)
         for lo in range(0, len(order), config.batch_size):
-            yield [pairs[i] for i in order[lo : lo + config.batch_size]]
+            yield order[lo : lo + config.batch_size]
 
 
 def _warmup_then_decay(steps: int) -> Callable[[int], float]:
@@ -479,6 +501,17 @@ def _check_config(config: RMConfig) -> None:
         raise ConfigError(
             "lora=True and train_layers are alternatives; set one of them (train_layers=None "
             "with LoRA)."
+        )
+    if not isinstance(config.split_by, str) or not all(_fields(config)):
+        raise ConfigError(
+            f"split_by={config.split_by!r} must name field(s) of the pairs file, comma-separated: "
+            f"e.g. 'prompt' (default), 'worker' or 'policy_chosen,policy_rejected'."
+        )
+    weight = config.length_decorrelation
+    if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+        raise ConfigError(
+            f"length_decorrelation={weight!r} must be a number >= 0 (0: plain Bradley-Terry; "
+            f"e.g. 1.0)."
         )
 
 

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from textgym.reward_model_training import RMConfig, RMResult, train_reward_model
+
+_SCORERS = {
+    "trained": "trained model",
+    "initial": "initial model",
+    "longer_wins": '"longer wins"',
+    "shorter_wins": '"shorter wins"',
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,6 +28,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--max-length", type=int, default=d.max_length, help="tokens; the prompt's start is cut"
     )
     p.add_argument("--val-fraction", type=float, default=d.val_fraction, help="held out")
+    p.add_argument(
+        "--split-by",
+        default=d.split_by,
+        metavar="FIELD[,FIELD]",
+        help="hold out whole groups of this field (default: prompt), e.g. worker, or "
+        "policy_chosen,policy_rejected for policy pairs",
+    )
     p.add_argument("--lora", action="store_true", help="train LoRA adapters, merged on save")
     p.add_argument("--lora-rank", type=int, default=d.lora_rank)
     p.add_argument(
@@ -27,6 +42,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (faster on new CPUs)")
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument(
+        "--length-decorrelation",
+        type=float,
+        default=d.length_decorrelation,
+        help="weight of |corr(reward, words)| in the loss (ODIN's length term); 0: off",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--limit", type=int, default=None, help="use only the first N pairs")
     p.add_argument("--device", default=d.device)
@@ -34,24 +55,48 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def print_report(result: RMResult) -> None:
-    """Print held-out pairwise accuracy before/after training and where the files went."""
+    """Print held-out accuracy beside the length heuristics, the length fit and the files."""
     from rich.console import Console
+
+    console = Console()
+    console.print(_accuracy_table(result))
+    counts, fit = result.duplicates, result.length_fit
+    lines = [
+        f"Length-matched: {result.heldout['length_matched_rule']}.",
+        f"{counts['lines']} pairs read: {counts['repeated_lines']} repeated judgments "
+        f"collapsed, {counts['conflicting']} comparisons judged both ways "
+        f"({counts['dropped_ties']} without a majority dropped); held out by "
+        f"{result.config.split_by}.",
+        f"Trained score vs length on the training responses: {fit['coef']:+.4g} per word "
+        f"(R² {fit['r2']:.2f}). Length-corrected reward spec:",
+        f"  {fit['reward_spec']}",
+        f"{result.n_train} training pairs, {len(result.losses)} steps in "
+        f"{result.train_seconds:.0f} s",
+        *(f"{kind:>8}: {path}" for kind, path in result.files.items()),
+    ]
+    for line in lines:  # unwrapped, so paths and the spec can be copied
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
+
+
+def _accuracy_table(result: RMResult) -> Any:
     from rich.table import Table
 
-    low, high = result.accuracy_ci
+    report = result.heldout
     table = Table(title=f"Held-out pairwise accuracy ({result.n_heldout} pairs)")
-    for column in ("model", "accuracy", "95% CI"):
-        table.add_column(column, justify="left" if column == "model" else "right")
-    table.add_row("initial", f"{result.accuracy_before:.3f}", "")
-    table.add_row("trained", f"{result.accuracy_after:.3f}", f"[{low:.3f}, {high:.3f}]")
-    console = Console()
-    console.print(table)
-    console.print(
-        f"{result.n_train} training pairs, {len(result.losses)} steps in "
-        f"{result.train_seconds:.0f} s"
-    )
-    for kind, path in result.files.items():
-        console.print(f"{kind:>8}: {path}")
+    table.add_column("scorer")
+    table.add_column(f"all ({report['n_pairs']})", justify="right")
+    table.add_column(f"length-matched ({report['n_length_matched']})", justify="right")
+    for key, label in _SCORERS.items():
+        slices = report["accuracy"][key]
+        table.add_row(label, _cell(slices["all"]), _cell(slices["length_matched"]))
+    return table
+
+
+def _cell(slice_: dict[str, Any]) -> str:
+    if slice_["accuracy"] is None:
+        return "-"
+    low, high = slice_["ci"]
+    return f"{slice_['accuracy']:.3f} [{low:.3f}, {high:.3f}]"
 
 
 def run(args: argparse.Namespace) -> None:

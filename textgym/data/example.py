@@ -13,7 +13,8 @@ class Example:
     Attributes:
         id: Stable identifier of the row (the dataset's own id, else its index).
         source: The input text. For dialogue, the turns joined by newlines.
-        references: One or more reference outputs (never empty).
+        references: The reference outputs: one or more, or none (``()``) in a prompt-only
+            dataset loaded for a reward that reads no references.
         turns: Dialogue turns, oldest first (empty for other tasks).
         meta: Extra per-row fields the task may use (e.g. ``src_lang``, ``tgt_lang``).
     """

@@ -35,6 +35,11 @@ DEFAULT_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 Spec = dict[str, tuple[str, ...]]
+_PROMPT_ONLY = (
+    " The reward scores against references; a prompt-only dataset needs one that reads "
+    "none: rm:PATH (a reward model), perplexity, LengthPenalty(target_words=N), "
+    "EmbeddingSimilarity(against='source')."
+)
 
 
 def load_examples(
@@ -44,6 +49,7 @@ def load_examples(
     split: str = "train",
     fields: Mapping[str, str] | None = None,
     limit: int | None = None,
+    needs_references: bool = True,
 ) -> list[Example]:
     """Load a dataset and normalise its rows to :class:`Example` records.
 
@@ -60,6 +66,10 @@ def load_examples(
             ``id``, ``source``, ``reference`` and, per task, ``context`` (dialogue turns;
             ``source`` is accepted as its alias), ``src_lang`` and ``tgt_lang`` (translate).
         limit: Keep only the first ``limit`` rows (at least 1); ``None`` keeps all.
+        needs_references: False loads prompt-only rows: a row without a reference column
+            gets ``references=()`` (for rewards that read none, see
+            :func:`textgym.rewards.needs_references`). A reference column that is present
+            is still checked.
 
     Returns:
         The examples, in dataset order.
@@ -77,7 +87,7 @@ def load_examples(
     _check_limit(limit)
     rows, described = resolve_rows(dataset, task, split)
     examples = [
-        _to_example(row, index, task, spec, explicit, described)
+        _to_example(_Where(row, index, described, explicit), task, spec, needs_references)
         for index, row in enumerate(itertools.islice(rows, limit))
     ]
     if not examples:
@@ -116,25 +126,23 @@ def _check_limit(limit: int | None) -> None:
         )
 
 
-def _to_example(
-    row: Any, index: int, task: str, spec: Spec, explicit: frozenset[str], described: str
-) -> Example:
-    """Normalise one row of ``task`` to an :class:`Example`."""
-    if isinstance(row, Example):
-        return row
-    if not isinstance(row, Mapping):
+def _to_example(where: _Where, task: str, spec: Spec, needs_references: bool) -> Example:
+    """Normalise the row ``where`` of ``task`` to an :class:`Example`."""
+    if isinstance(where.row, Example):
+        return where.row
+    if not isinstance(where.row, Mapping):
         raise DatasetError(
-            f"Row {index} of {described} is a {type(row).__name__}, not a dict. Pass rows as "
-            'dicts, e.g. {"source": "...", "reference": "..."}.'
+            f"Row {where.index} of {where.described} is a {type(where.row).__name__}, not a "
+            'dict. Pass rows as dicts, e.g. {"source": "...", "reference": "..."}.'
         )
-    where = _Where(row, index, described, explicit)
     row_id = _row_id(where, spec["id"])
+    no_refs = not needs_references and where.find("reference", spec["reference"]) is None
     if task == "dialogue":
         turns = _turns(where, spec["context"])
-        refs = _dialogue_references(where, spec["reference"])
+        refs = () if no_refs else _dialogue_references(where, spec["reference"])
         return Example(row_id, "\n".join(turns), refs, turns=turns)
     source = where.text("source", *where.pick("source", spec["source"]))
-    refs = _references(where, *where.pick("reference", spec["reference"]))
+    refs = () if no_refs else _references(where, *where.pick("reference", spec["reference"]))
     meta: dict[str, str] = {}
     if task == "translate":
         for key in ("src_lang", "tgt_lang"):
@@ -147,9 +155,7 @@ def _to_example(
 class _Where:
     """One row being normalised; its methods raise errors that name the row."""
 
-    def __init__(
-        self, row: Mapping[str, Any], index: int, described: str, explicit: frozenset[str]
-    ) -> None:
+    def __init__(self, row: Any, index: int, described: str, explicit: frozenset[str]) -> None:
         self.row, self.index, self.described, self.explicit = row, index, described, explicit
 
     def pick(self, key: str, columns: tuple[str, ...]) -> tuple[str, Any]:
@@ -162,7 +168,7 @@ class _Where:
         raise DatasetError(
             f"Row {self.index} of {self.described} has no {key!r} field (tried {tried}); "
             f"its columns are {present}. Pass fields={{{key!r}: '<column name>'}} to say "
-            "which column holds it."
+            f"which column holds it.{_PROMPT_ONLY if key == 'reference' else ''}"
         )
 
     def find(self, key: str, columns: tuple[str, ...]) -> tuple[str, Any] | None:

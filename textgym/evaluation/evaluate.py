@@ -17,7 +17,7 @@ from textgym.errors import ConfigError
 from textgym.evaluation.generation import Sequences, decode, generate_sequences
 from textgym.evaluation.kl_to_initial import kl_to_initial
 from textgym.evaluation.scores import corpus_bleu, per_example_scores, sampled_scores
-from textgym.rewards import RewardFunction, make_reward
+from textgym.rewards import RewardFunction, make_reward, needs_references
 
 if TYPE_CHECKING:
     from textgym.policies.sampling import SamplingConfig
@@ -77,7 +77,8 @@ def evaluate_lm(
         env: Its prompts, limits and examples are used.
         n_examples: How many examples (an int >= 1; more than the data has means all);
             None: all.
-        metrics: Reward names scored per example.
+        metrics: Reward names scored per example. On examples without references (a
+            prompt-only dataset) those that read references, and ``corpus_bleu``, are NaN.
         reference: The initial model the KL and the perplexity are measured against (a
             model, or a ``(model, context)`` pair); None: ``lm`` is its own reference.
         own_reward: The reward trained on, scored as ``own_reward`` (None: not scored).
@@ -99,14 +100,18 @@ def evaluate_lm(
     refs, sources = [ex.references for ex in examples], [ex.source for ex in examples]
     sequences = generate_sequences(lm, env, indices)
     texts = decode(env, sequences)
+    if not all(refs):  # prompt-only data: the metrics that read references are NaN
+        rewards = {name: fn for name, fn in rewards.items() if not needs_references(fn)}
     per_example = per_example_scores(rewards, texts, refs, sources)
+    for name in metrics:
+        per_example.setdefault(name, np.full(len(texts), np.nan))
     per_example["mean_new_tokens"] = np.array([len(new) for _, new in sequences], float)
     drift, nll = _drift(lm, env, sequences, reference)
     per_example.update(drift)
     if samples:
         drawn = _sample(lm, env, indices, samples, sampling, seed)
         per_example.update(sampled_scores(rewards, drawn, refs, sources, samples))
-    bleu, stats = corpus_bleu(texts, refs)
+    bleu, stats = corpus_bleu(texts, refs) if all(refs) else (math.nan, [])
     means = {name: _nanmean(values) for name, values in per_example.items()}
     means.update(corpus_bleu=bleu, perplexity=math.exp(nll))
     return EvalResult(

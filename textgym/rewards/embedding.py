@@ -101,6 +101,11 @@ class EmbeddingSimilarity(Reward):
         out[live] = self._similarities(vectors, gens, refs, srcs)
         return np.clip(out, 0.0, 1.0)
 
+    @property
+    def needs_references(self) -> bool:
+        """Whether references are read (``against`` is not ``"source"``)."""
+        return self.against != "source"
+
     def _check(
         self,
         generations: Sequence[str],

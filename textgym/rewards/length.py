@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from textgym.errors import ConfigError
-from textgym.rewards._batch import check_batch
+from textgym.rewards._batch import check_batch, check_lengths
 from textgym.rewards.base import Reward
 
 
@@ -28,7 +28,8 @@ class LengthPenalty(Reward):
     so the reward is 1 inside the band and reaches 0 at ``decay * T`` words beyond either
     edge. ``T`` is ``target_words``, or ``target_ratio`` times a reference's word count; with
     several references the best (closest) one counts. An empty generation, or ``T == 0``
-    (an empty reference), scores 0.0.
+    (an empty reference), scores 0.0. With ``target_words`` references are not read, so
+    the reward works on prompt-only datasets.
 
     Example: ``T = 10``, ``tolerance = 0.2``, ``decay = 0.5``: 8 to 12 words score 1.0,
     6 words score ``1 - 2/5 = 0.6``, 15 words score ``1 - 3/5 = 0.4``, 3 or 17 words score 0.
@@ -80,7 +81,10 @@ class LengthPenalty(Reward):
         sources: Sequence[str],
     ) -> np.ndarray:
         """Return one value in [0, 1] per sample, shape ``(n,)``."""
-        check_batch(self.name, generations, references, sources)
+        if self.needs_references:
+            check_batch(self.name, generations, references, sources)
+        else:
+            check_lengths(self.name, generations, references, sources)
         out = np.zeros(len(generations), dtype=np.float64)
         for i, (gen, refs) in enumerate(zip(generations, references, strict=True)):
             n = len(gen.split())
@@ -89,6 +93,11 @@ class LengthPenalty(Reward):
             else:
                 out[i] = max(self._value(n, self.target_ratio * len(r.split())) for r in refs)
         return out
+
+    @property
+    def needs_references(self) -> bool:
+        """Whether the target comes from the references (``target_ratio``)."""
+        return self.target_words is None
 
     def _value(self, n: int, target: float) -> float:
         if n == 0 or target <= 0:

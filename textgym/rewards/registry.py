@@ -11,19 +11,25 @@ from textgym.rewards.base import RewardFunction
 from textgym.rewards.embedding import EmbeddingSimilarity
 from textgym.rewards.evaluate_metric import EvaluateMetric
 from textgym.rewards.length import LengthPenalty
+from textgym.rewards.meteor import Meteor
+from textgym.rewards.perplexity import Perplexity
 from textgym.rewards.reward_model import RewardModel
 from textgym.rewards.rouge import ROUGE_VARIANTS, Rouge
 from textgym.rewards.sacrebleu_metrics import Bleu, Chrf
 from textgym.rewards.user import CallableReward
+from textgym.rewards.word_count import WordCount
 from textgym.rewards.zero import ZeroReward
 
 EVALUATE_PREFIX = "evaluate:"
 RM_PREFIX = "rm:"
 PREFIXES = (EVALUATE_PREFIX, RM_PREFIX)
+# "perplexity:MODEL" names the LM; unlike the prefixes above, "perplexity:0.5" is a weight.
+PERPLEXITY_PREFIX = "perplexity:"
 _FACTORIES: dict[str, Callable[[], RewardFunction]] = {}
 
 _ACCEPTED = (
-    "a registered name (see list_rewards()), 'evaluate:PATH_OR_NAME', 'rm:PATH_OR_NAME', a "
+    "a registered name (see list_rewards()), 'evaluate:PATH_OR_NAME', 'rm:PATH_OR_NAME', "
+    "'perplexity:MODEL', a "
     "weighted sum such as 'rougeL:0.7,chrf:0.3' or {'rougeL': 0.7, 'chrf': 0.3}, a reward "
     "object with a `name`, or a function(generations, references, sources)"
 )
@@ -41,16 +47,17 @@ def register_reward(
         overwrite: Replace an existing entry instead of raising.
 
     Raises:
-        ConfigError: empty name, a name starting with ``'evaluate:'`` or ``'rm:'`` or
-            holding a comma (the separator of weighted sums, ``rougeL:0.7,chrf:0.3``), a
-            factory that is not callable, or a name already registered without
-            ``overwrite=True``.
+        ConfigError: empty name, a name starting with ``'evaluate:'``, ``'rm:'`` or
+            ``'perplexity:'`` or holding a comma (the separator of weighted sums,
+            ``rougeL:0.7,chrf:0.3``), a factory that is not callable, or a name already
+            registered without ``overwrite=True``.
     """
-    if not isinstance(name, str) or not name.strip() or name.startswith(PREFIXES) or "," in name:
+    reserved = (*PREFIXES, PERPLEXITY_PREFIX)
+    if not isinstance(name, str) or not name.strip() or name.startswith(reserved) or "," in name:
         raise ConfigError(
             f"Reward name {name!r} is invalid: use a non-empty string without commas, not "
-            f"starting with {EVALUATE_PREFIX!r} or {RM_PREFIX!r} (they load an evaluate module "
-            f"and a reward model)."
+            f"starting with {EVALUATE_PREFIX!r}, {RM_PREFIX!r} or {PERPLEXITY_PREFIX!r} (they "
+            f"load an evaluate module, a reward model and a language model)."
         )
     if not callable(factory):
         raise ConfigError(
@@ -78,7 +85,8 @@ def make_single_reward(spec: Any) -> RewardFunction:
     Args:
         spec: A registered name (``"rougeL"``, ``"bleu"``, ...); ``"evaluate:PATH_OR_NAME"``
             (an :class:`EvaluateMetric`); ``"rm:PATH_OR_NAME"`` (a :class:`RewardModel`,
-            loaded on first use); an object with ``__call__`` and ``name`` (returned as is);
+            loaded on first use); ``"perplexity:MODEL"`` (a :class:`Perplexity` under that
+            LM); an object with ``__call__`` and ``name`` (returned as is);
             a plain function (a :class:`CallableReward`).
 
     Raises:
@@ -114,6 +122,14 @@ def _from_name(name: str) -> RewardFunction:
                 f"by `textgym train-rm` or save_pretrained) or 'rm:HF_NAME'."
             )
         return RewardModel(path)
+    if name.startswith(PERPLEXITY_PREFIX):
+        model = name[len(PERPLEXITY_PREFIX) :]
+        if not model.strip():
+            raise ConfigError(
+                f"{name!r} names no model; write 'perplexity' for the embedded default LM, or "
+                f"'perplexity:MODEL' with an embedded name, a Hugging Face name or a folder."
+            )
+        return Perplexity(model.strip())
     if name not in _FACTORIES:
         raise unknown_name(
             "reward",
@@ -136,5 +152,8 @@ for _variant in ROUGE_VARIANTS:
 register_reward("bleu", Bleu)
 register_reward("chrf", Chrf)
 register_reward("length", LengthPenalty)
+register_reward("meteor", Meteor)
+register_reward("perplexity", Perplexity)
 register_reward("embedding", EmbeddingSimilarity)
 register_reward("none", ZeroReward)
+register_reward("word_count", WordCount)

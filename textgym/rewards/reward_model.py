@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 
 from textgym.errors import ConfigError
+from textgym.reward_models.length_fit import load_length_coef
+from textgym.reward_models.lengths import word_counts
 from textgym.rewards._batch import check_lengths, clean_text
 from textgym.rewards._loading import (
     absolute_if_local,
@@ -50,8 +52,11 @@ class RewardModel(Reward):
     The text ``format_pair(prompt, generation)`` is tokenised as one sequence (not a
     tokenizer text pair), right-padded with the model's ``pad_token_id`` and run through
     ``model(...).logits[:, 0]`` in batches under ``torch.no_grad``; the reward is that raw
-    logit, or ``(logit - mean) / std`` with ``normalize=(mean, std)``. ``prompt`` is the
-    source, or ``prompt_template.format(source=source)``. References are not used. A text
+    logit, or ``(logit - mean) / std`` with ``normalize=(mean, std)``. With
+    ``length_penalty=c`` the logit first loses ``c`` per word of the generation
+    (``logit - c * len(generation.split())``), so a model that learned "longer is better"
+    stops paying for length. ``prompt`` is the source, or
+    ``prompt_template.format(source=source)``. References are not used. A text
     longer than ``max_length`` tokens loses tokens from the start (after any leading special
     token such as ``[CLS]``), so the response at the end is always read. Lone UTF-16
     surrogates, which tokenizers reject, are read as U+FFFD.
@@ -73,11 +78,17 @@ class RewardModel(Reward):
         normalize: ``(mean, std)`` to standardise the logit; None: the raw logit.
         max_length: Token limit per text; None: the tokenizer's or the model's limit.
         name: The reward's name (default ``"rm:<folder name>"``, or ``"rm"`` for an object).
+        length_penalty: None (no correction), a number ``c`` (score lost per word), or
+            ``"fit"``: the ``c`` that ``textgym train-rm`` fitted on its training texts and
+            saved in the model folder's ``metrics.json`` (see
+            :mod:`textgym.reward_models.length_fit`); read here, so a folder without a fit
+            fails at once.
 
     Raises:
         ConfigError: bad settings, a model object without a tokenizer, a missing folder
             whose spec cannot be a Hugging Face name (absolute, starting with ``.`` or ``~``,
-            or holding two ``/``), a device that is not present here, or (on first use) a
+            or holding two ``/``), a device that is not present here, ``length_penalty="fit"``
+            for a model that is not a folder with a saved fit, or (on first use) a
             model that cannot be loaded, has more than one output, or lacks a pad token id.
     """
 
@@ -91,6 +102,7 @@ class RewardModel(Reward):
         normalize: tuple[float, float] | None = None,
         max_length: int | None = None,
         name: str | None = None,
+        length_penalty: float | str | None = None,
     ) -> None:
         is_spec = isinstance(model, (str, os.PathLike))
         if not is_spec and tokenizer is None:
@@ -107,6 +119,7 @@ class RewardModel(Reward):
         self.batch_size, self.max_length = batch_size, max_length
         self.device = check_device(device, "RewardModel")
         self.normalize = None if normalize is None else (float(normalize[0]), float(normalize[1]))
+        self.length_penalty = _length_coef(length_penalty, self.model)
         self.name = name or (f"rm:{Path(str(model)).name}" if is_spec else "rm")
         self._loaded: tuple[Any, Any] | None = None
 
@@ -121,6 +134,8 @@ class RewardModel(Reward):
         pairs = zip(generations, sources, strict=True)
         texts = [format_pair(self._prompt(src), gen) for gen, src in pairs]
         logits = self.logits(texts)
+        if self.length_penalty:
+            logits = logits - self.length_penalty * word_counts(generations)
         if self.normalize is not None:
             mean, std = self.normalize
             logits = (logits - mean) / std
@@ -192,7 +207,8 @@ class RewardModel(Reward):
         return state
 
     def __repr__(self) -> str:
-        return f"RewardModel({self.name!r}, normalize={self.normalize!r})"
+        extra = f", length_penalty={self.length_penalty!r}" if self.length_penalty else ""
+        return f"RewardModel({self.name!r}, normalize={self.normalize!r}{extra})"
 
 
 def _load_classifier(path: str, device: str) -> tuple[Any, Any]:
@@ -291,6 +307,27 @@ def _is_mean_std(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return bool(np.isfinite(mean) and np.isfinite(std) and std > 0)
+
+
+def _length_coef(setting: float | str | None, model: Any) -> float:
+    """The per-word penalty: 0.0, the number given, or the fit saved in a local folder."""
+    if setting is None:
+        return 0.0
+    if setting == "fit":
+        if not (isinstance(model, str) and os.path.isdir(model)):
+            raise ConfigError(
+                f"length_penalty='fit' reads the coefficient saved by `textgym train-rm` in a "
+                f"local model folder, but the model is {model!r}; pass a train-rm folder, or "
+                f"the coefficient as a number (e.g. length_penalty=0.02)."
+            )
+        return load_length_coef(model)
+    is_number = isinstance(setting, (int, float)) and not isinstance(setting, bool)
+    if not (is_number and np.isfinite(setting)):
+        raise ConfigError(
+            f"length_penalty={setting!r} must be None, 'fit' or a finite number (score lost "
+            f"per word, e.g. 0.02)."
+        )
+    return float(setting)
 
 
 def _stamp(path: str) -> float:

@@ -4,7 +4,7 @@ Grammar (spaces around parts and weights are ignored)::
 
     spec    := reward | term ("," term)*
     term    := reward ":" WEIGHT
-    reward  := NAME | "evaluate:" PATH_OR_NAME | "rm:" PATH_OR_NAME
+    reward  := NAME | "evaluate:" PATH_OR_NAME | "rm:" PATH_OR_NAME | "perplexity:" MODEL
     WEIGHT  := a number, as Python's float() reads it: 0.5, -0.1, 1e-3
 
 - A spec is one reward without a weight (``rougeL``, ``evaluate:exact_match``,
@@ -14,6 +14,9 @@ Grammar (spaces around parts and weights are ignored)::
 - A part's weight is the text after its **last** ``:``, when that text is a number. So
   paths may contain ``:`` (``rm:C:/models/rm:0.5`` is that folder, weight 0.5), but a path
   ending in ``:NUMBER`` must be passed as an object (``RewardModel(path)``).
+- ``perplexity:MODEL`` scores fluency under that LM (``perplexity`` alone: the embedded
+  default). As everywhere, a number after the last ``:`` is a weight: ``perplexity:0.1``
+  is the default LM with weight 0.1, ``perplexity:gpt2:0.1`` is GPT-2 with weight 0.1.
 - ``,`` always separates parts, so a name or path in a spec cannot contain a comma.
 
 ``textgym compare --rewards`` takes a list: ``rouge1,rougeL,bleu`` (no weights) is three

@@ -17,7 +17,9 @@ class CallableReward(Reward):
     The function gets the whole batch and returns one float per generation (a list or a 1-D
     array). To run in ``SubprocVecEnv`` workers the reward must pickle, so ``fn`` must be a
     module-level function or an instance of a module-level class: a lambda or a function
-    defined inside another function (a closure) will not pickle.
+    defined inside another function (a closure) will not pickle. It is taken to read
+    references unless ``fn.needs_references`` is False, which lets it train on prompt-only
+    datasets.
 
     Args:
         fn: The batched function.
@@ -39,6 +41,7 @@ class CallableReward(Reward):
             )
         self.fn = fn
         self.name = name or getattr(fn, "__name__", type(fn).__name__).strip("<>")
+        self.needs_references = bool(getattr(fn, "needs_references", True))
 
     def __call__(
         self,

@@ -11,6 +11,7 @@ import numpy as np
 
 from textgym.errors import ConfigError
 from textgym.rewards.base import Reward, RewardFunction
+from textgym.rewards.references import needs_references
 from textgym.rewards.registry import make_single_reward
 
 
@@ -56,6 +57,11 @@ class WeightedSum(Reward):
                 )
             self.parts[part_name] = part
             self.weights[part_name] = float(weight)
+
+    @property
+    def needs_references(self) -> bool:
+        """Whether any part scores against references."""
+        return any(needs_references(part) for part in self.parts.values())
 
     def __call__(
         self,

@@ -20,6 +20,8 @@ class ZeroReward(Reward):
         name: The reward's name (default ``"none"``).
     """
 
+    needs_references = False
+
     def __init__(self, name: str = "none") -> None:
         self.name = name
 
