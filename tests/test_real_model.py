@@ -82,3 +82,17 @@ def test_kl_penalty_is_zero_before_training():
     callback.on_training_start(locals(), globals())
     model.collect_rollouts(model.env, callback, model.rollout_buffer, model.n_steps)
     assert penalty.last.kl.shape == (10, 2) and np.abs(penalty.last.kl).max() < 1e-4
+
+
+def test_conversion_cache_is_kept_per_transformers_major():
+    """A copy converted by transformers 5 must not be read by 4.x (it would not load)."""
+    from pathlib import Path
+
+    import transformers
+
+    from textgym.models import resolve_pretrained
+
+    major = transformers.__version__.split(".")[0]
+    path = Path(resolve_pretrained(DEFAULT_MODEL))
+    assert path.name == f"{DEFAULT_MODEL}-transformers{major}"
+    assert (path / "config.json").exists()

