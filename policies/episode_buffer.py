@@ -30,7 +30,7 @@ class EpisodeRolloutBuffer(DictRolloutBuffer):
     instead of one per token. Pass it to the stock algorithm:
     ``PPO(LMPolicy, env, rollout_buffer_class=EpisodeRolloutBuffer)``.
 
-    ``reward_shaping``, when set (e.g. by :func:`textgym.kl.add_kl_penalty`), is called with
+    ``reward_shaping``, when set (e.g. by :func:`textgym.policies.add_kl_penalty`), is called with
     the buffer and the last step's ``dones`` once the rollout is complete, before returns
     and advantages are computed; it may change ``self.rewards`` in place.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch as th
 
@@ -51,3 +52,51 @@ class KLController(th.nn.Module):
         if self.adaptive:
             error = min(max(episode_kl / float(self.target) - 1.0, -0.2), 0.2)
             self.beta.mul_(1.0 + error / float(self.horizon))
+
+
+# The initial β of an adaptive KL penalty when none is given (Ziegler et al. 2019 use 0.1).
+INITIAL_BETA = 0.1
+
+
+def check_kl_settings(kl_coef: float | None, target_kl: float | None, horizon: float) -> None:
+    """Raise unless the KL settings are usable; the message names the bad value and the fix.
+
+    ``kl_coef`` (the initial β) must be a finite number >= 0, or None; ``target_kl`` a finite
+    number > 0, or None (fixed β); ``horizon`` a finite number > 0. An adaptive β scales
+    itself, so it cannot start at ``kl_coef=0``. :func:`add_kl_penalty` and
+    :class:`~textgym.training.TrainConfig` (so ``textgym train``) share these checks.
+
+    Raises:
+        ConfigError: a setting is negative, zero where it must not be, infinite, NaN or
+            not a number.
+    """
+    if kl_coef is not None and not (_finite(kl_coef) and kl_coef >= 0):
+        raise ConfigError(
+            f"kl_coef={kl_coef!r} (--kl-coef) must be a finite number >= 0: the β of the KL "
+            "penalty (0: no penalty)."
+        )
+    if target_kl is not None and not (_finite(target_kl) and target_kl > 0):
+        raise ConfigError(
+            f"target_kl={target_kl!r} (--target-kl) must be a finite number > 0: the KL per "
+            "episode (nats) the adaptive β aims for. Leave it unset for a fixed β."
+        )
+    if target_kl is not None and kl_coef == 0:
+        raise ConfigError(
+            f"kl_coef=0 with target_kl={target_kl!r}: an adaptive β scales itself, so from 0 "
+            f"it stays 0. Give an initial kl_coef > 0 (--kl-coef), or leave it unset to start "
+            f"at {INITIAL_BETA}."
+        )
+    if not (_finite(horizon) and horizon > 0):
+        raise ConfigError(
+            f"horizon={horizon!r} (kl_horizon) must be a finite number > 0: the episodes over "
+            "which the adaptive β responds, e.g. 10000."
+        )
+
+
+def _finite(value: object) -> bool:
+    """Whether ``value`` is a real number (not a bool) that is neither infinite nor NaN."""
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from textgym.evaluation.settings import check_eval_settings
-from textgym.kl import check_kl_settings
 from textgym.models import DEFAULT_MODEL
+from textgym.policies.kl_controller import check_kl_settings
 from textgym.policies.sampling import SamplingConfig
 from textgym.train_checks import (
     check_device,
@@ -43,8 +43,8 @@ class TrainConfig:
     The settings are checked on construction and again by :func:`train` (see
     :meth:`validate`). ``kl_coef`` is the β of the KL penalty: None (the default) or 0 is
     no penalty; with ``target_kl`` set and ``kl_coef`` None, the adaptive β starts at
-    :data:`~textgym.kl.INITIAL_BETA` (0.1). ``checkpoint_every`` is the fewest timesteps
-    between two checkpoints (None, the default: every
+    :data:`~textgym.policies.kl_controller.INITIAL_BETA` (0.1). ``checkpoint_every`` is the
+    fewest timesteps between two checkpoints (None, the default: every
     :data:`~textgym.checkpoints.CHECKPOINT_ROLLOUTS` rollouts; 0: no checkpoints); it does
     not change what the run computes. Held-out evaluation reads ``eval_dataset`` (else the
     ``eval_split`` of ``dataset``), ``eval_examples`` examples, greedy plus ``eval_samples``

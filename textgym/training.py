@@ -25,8 +25,8 @@ from textgym.env import TextGenEnv
 from textgym.evaluation import EvalResult
 from textgym.evaluation.held_out import evaluate_held_out, make_eval_env, periodic_eval
 from textgym.groups import make_group_vec_env
-from textgym.kl import add_kl_penalty, policy_reference
 from textgym.models import load_tokenizer
+from textgym.policies.kl_penalty import add_kl_penalty, policy_reference
 from textgym.run_folder import (
     clear_previous,
     finish_run,

@@ -13,7 +13,7 @@ from textgym.atomic import write_atomic, write_json_atomic
 from textgym.env import TextGenEnv
 from textgym.evaluation.evaluate import EvalResult, Reference, evaluate_lm
 from textgym.evaluation.settings import check_eval_settings
-from textgym.kl import policy_reference
+from textgym.policies.kl_penalty import policy_reference
 
 
 class PeriodicEval(BaseCallback):

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from textgym.policies.sampling import SamplingConfig
 
 EVAL_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "chrf")
-# A reference model and the context it runs in (see textgym.kl.frozen_reference).
+# A reference model and the context it runs in (see textgym.policies.kl_penalty.frozen_reference).
 Reference = tuple[th.nn.Module, Callable[[], AbstractContextManager]]
 
 
