@@ -210,3 +210,24 @@ def test_train_with_groups_and_rloo_from_the_cli(tiny_lm_dir, tmp_path, capsys):
 def test_bad_group_settings_name_the_fix(settings, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**settings)
+
+
+def test_every_train_config_field_is_reachable_from_the_cli():
+    """`textgym train` cannot drift from TrainConfig: each field has an option of its name."""
+    import argparse
+    from dataclasses import fields
+
+    from textgym.commands.train import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    options = {action.dest for action in parser._actions}
+    assert [f.name for f in fields(TrainConfig) if f.name not in options] == []
+    args = parser.parse_args(["--ppo-kwargs", '{"ent_coef": 0.01}', "--kl-horizon", "500"])
+    assert args.ppo_kwargs == {"ent_coef": 0.01} and args.kl_horizon == 500
+
+
+def test_json_options_must_be_objects(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--policy-kwargs", "[1, 2]"])
+    assert "must be a JSON object" in capsys.readouterr().err

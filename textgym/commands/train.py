@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from textgym.commands.eval_arguments import add_eval_arguments
@@ -65,6 +66,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="target KL per episode (nats): makes β adaptive",
     )
     p.add_argument(
+        "--kl-horizon",
+        type=float,
+        default=d.kl_horizon,
+        help="episodes over which the adaptive β responds (Ziegler et al.: 10000)",
+    )
+    for name, target in (
+        ("env_kwargs", "gym.make"),
+        ("ppo_kwargs", "stable-baselines3's PPO"),
+        ("policy_kwargs", "LMPolicy"),
+    ):
+        p.add_argument(
+            "--" + name.replace("_", "-"),
+            type=json_object,
+            default={},
+            help=f"more keyword arguments for {target}, as a JSON object, "
+            "e.g. '{\"ent_coef\": 0.01}'",
+        )
+    p.add_argument(
         "--group-size",
         type=int,
         default=d.group_size,
@@ -123,6 +142,17 @@ def print_report(result: TrainResult) -> None:
         )
     for kind, path in result.files.items():
         console.print(f"{kind:>8}: {path}")
+
+
+def json_object(text: str) -> dict:
+    """``'{"a": 1}'`` -> ``{"a": 1}``; anything but a JSON object is a usage error."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not JSON ({exc.msg})") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a JSON object, e.g. '{{\"k\": 1}}'")
+    return value
 
 
 def run(args: argparse.Namespace) -> None:
