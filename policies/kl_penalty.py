@@ -156,7 +156,8 @@ class KLPenalty:
         the reference does not run on them.
         """
         device = self.policy.device
-        active = th.as_tensor(~buffer.idle.reshape(-1), device=device)
+        steps = ~buffer.idle.reshape(-1)
+        active = th.as_tensor(steps, device=device)
         ids, mask = (
             th.as_tensor(buffer.observations[key], device=device).flatten(0, 1)[active]
             for key in ("input_ids", "attention_mask")
@@ -165,9 +166,7 @@ class KLPenalty:
         actions = th.as_tensor(buffer.actions, device=device).long().flatten()[active]
         ref = self.reference_log_probs(append_actions(seqs, lengths, actions), lengths, actions)
         kl = np.zeros(buffer.log_probs.size)
-        kl[active.cpu().numpy()] = buffer.log_probs.reshape(-1)[active.cpu().numpy()] - (
-            ref.double().cpu().numpy()
-        )
+        kl[steps] = buffer.log_probs.reshape(-1)[steps] - (ref.double().cpu().numpy())
         return kl.reshape(buffer.log_probs.shape)
 
     def reference_log_probs(

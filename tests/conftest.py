@@ -120,3 +120,22 @@ def mean_rollout_rewards(model, timesteps):
 
     model.learn(timesteps, callback=Record())
     return rewards
+
+
+def tiny_train_config(model: str, **overrides):
+    """A TrainConfig for the tiny LM: 2 envs, 3 new tokens, CPU (``overrides`` change any field)."""
+    from textgym.training import TrainConfig
+
+    settings = dict(
+        model=model,
+        timesteps=32,
+        n_envs=2,
+        n_steps=4,
+        batch_size=8,
+        n_epochs=1,
+        max_prompt_tokens=64,
+        max_new_tokens=3,
+        eval_examples=2,
+        device="cpu",
+    )
+    return TrainConfig(**{**settings, **overrides})

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch as th
+from conftest import tiny_train_config
 
 from textgym.cli import main
 from textgym.errors import ConfigError, DatasetError, OutputInUseError, UnknownNameError
@@ -36,18 +37,7 @@ RUN_JOB = job.run_job  # the real per-run function, before any test replaces it
 
 
 def tiny_base(model: str) -> TrainConfig:
-    return TrainConfig(
-        model=model,
-        timesteps=16,
-        n_envs=2,
-        n_steps=4,
-        batch_size=8,
-        n_epochs=1,
-        max_prompt_tokens=64,
-        max_new_tokens=3,
-        eval_examples=3,
-        device="cpu",
-    )
+    return tiny_train_config(model, timesteps=16, eval_examples=3)
 
 
 def tiny_config(model: str, out: Path, **kwargs) -> CompareConfig:

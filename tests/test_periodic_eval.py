@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch as th
+from conftest import tiny_train_config
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import configure
@@ -18,21 +19,7 @@ from textgym.evaluation import EvalResult, PeriodicEval, make_eval_env
 from textgym.evaluation import callback as callback_module
 from textgym.training import TrainConfig, build_ppo, train
 
-
-def tiny(model: str, **overrides) -> TrainConfig:
-    settings = dict(
-        model=model,
-        timesteps=32,
-        n_envs=2,
-        n_steps=4,
-        batch_size=8,
-        n_epochs=1,
-        max_prompt_tokens=64,
-        max_new_tokens=3,
-        eval_examples=2,
-        device="cpu",
-    )
-    return TrainConfig(**{**settings, **overrides})
+tiny = tiny_train_config
 
 
 def test_evaluations_go_to_the_sb3_logger_every_n_timesteps(tiny_lm_dir, tmp_path):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tiny_train_config
 
 from textgym.atomic import write_json_atomic
 from textgym.cli import main
@@ -25,19 +26,7 @@ RUN_LEVEL = ("corpus_bleu", "perplexity", "distinct_1", "distinct_2")
 
 
 def base(model: str, **overrides) -> TrainConfig:
-    settings = dict(
-        model=model,
-        timesteps=12,
-        n_envs=2,
-        n_steps=3,
-        batch_size=6,
-        n_epochs=1,
-        max_prompt_tokens=64,
-        max_new_tokens=3,
-        eval_examples=2,
-        device="cpu",
-    )
-    return TrainConfig(**{**settings, **overrides})
+    return tiny_train_config(model, **{"timesteps": 12, "n_steps": 3, "batch_size": 6, **overrides})
 
 
 # ------------------------------------------------------------------------------- axes
