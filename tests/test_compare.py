@@ -449,3 +449,69 @@ def test_distinct_n_by_hand():
     assert distinct_n(["a"], 2) == 0.0
     with pytest.raises(ValueError, match="n >= 1"):
         distinct_n(texts, 0)
+
+
+def test_runs_share_one_evaluation_of_the_initial_policy(tiny_lm_dir, tmp_path, monkeypatch):
+    import textgym.training as training
+
+    calls = []
+    real = training.evaluate_held_out
+    monkeypatch.setattr(
+        training, "evaluate_held_out", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    config = CompareConfig(
+        rewards=("rouge1",), seeds=(0, 1), base=tiny_base(tiny_lm_dir), out=str(tmp_path)
+    )
+    records = compare(config).records
+    assert len(calls) == 3  # one initial evaluation, two trained ones
+    assert len(list((tmp_path / "initial_evals").iterdir())) == 1
+    assert records[0]["per_example"]["initial"] == records[1]["per_example"]["initial"]
+
+
+def test_initial_eval_key_changes_only_with_what_the_evaluation_reads(tiny_lm_dir):
+    from dataclasses import replace
+
+    from textgym.experiments.initial_eval import initial_eval_key
+
+    base = tiny_base(tiny_lm_dir)
+    key = initial_eval_key(base)
+    for same in ({"learning_rate": 1e-3}, {"seed": 3}, {"kl_coef": 0.1}, {"timesteps": 64}):
+        assert initial_eval_key(replace(base, **same)) == key
+    for other in ({"eval_examples": 2}, {"reward": "bleu"}, {"max_new_tokens": 2}):
+        assert initial_eval_key(replace(base, **other)) != key
+    sampled = replace(base, eval_samples=2)
+    assert initial_eval_key(sampled) != initial_eval_key(replace(sampled, seed=1))
+
+
+def test_no_keep_models_deletes_only_the_runs_weights(tiny_lm_dir, tmp_path, monkeypatch):
+    home = tmp_path / "home"  # the user's working folder, with a file of theirs
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    monkeypatch.chdir(home)
+    config = CompareConfig(
+        rewards=("rouge1",),
+        seeds=(0,),
+        base=tiny_base(tiny_lm_dir),
+        out=str(home / "cmp"),
+        keep_models=False,
+    )
+    (record,) = compare(config).records
+    assert (home / "notes.txt").read_text() == "mine"
+    run = home / "cmp" / "runs" / record["run"]
+    assert not (run / "ppo.zip").exists() and not (run / "hf_model").exists()
+    assert (run / "run.json").is_file() and (run / "metrics.json").is_file()
+    assert not set(record["files"]) & set(job.MODEL_FILES)
+
+
+def test_drop_models_leaves_paths_outside_the_run_alone(tmp_path):
+    run = tmp_path / "run"
+    (run / "hf_model").mkdir(parents=True)
+    (run / "ppo.zip").write_text("w")
+    outside = tmp_path / "elsewhere.zip"
+    outside.write_text("keep")
+    files = {"sb3": str(run / "ppo.zip"), "hf": str(run / "hf_model"), "best": str(outside)}
+    left = job.drop_models({**files, "metrics": str(run / "m.json")}, run)
+    assert left == {"metrics": str(run / "m.json")}
+    assert not (run / "ppo.zip").exists() and not (run / "hf_model").exists()
+    assert outside.read_text() == "keep"
+    assert job.drop_models({"hf": str(run)}, run) == {} and run.is_dir()

@@ -113,7 +113,12 @@ def build_env(config: TrainConfig) -> VecEnv:
     )
 
 
-def train(config: TrainConfig, progress_bar: bool = True, resume: bool = False) -> TrainResult:
+def train(
+    config: TrainConfig,
+    progress_bar: bool = True,
+    resume: bool = False,
+    initial: EvalResult | None = None,
+) -> TrainResult:
     """Evaluate, train with PPO, evaluate again, and save model, metrics and reward curve.
 
     Only the names :func:`save_run` writes (and ``tensorboard/``, ``checkpoints/``) are
@@ -123,7 +128,9 @@ def train(config: TrainConfig, progress_bar: bool = True, resume: bool = False) 
     A checkpoint is saved every ``config.checkpoint_every`` timesteps and after the last
     update (see :mod:`textgym.checkpoints`). With ``resume``, the run in ``config.out``
     continues from its checkpoint: on the same machine it ends bit for bit as it would have
-    without the interruption (weights, episode rewards, metrics).
+    without the interruption (weights, episode rewards, metrics). ``initial`` is the initial
+    model's held-out evaluation when the caller already has it for the same evaluation
+    settings (``textgym compare`` shares one across runs); None: it is computed.
 
     Everything that can be checked is checked before the model is loaded: the settings
     (:meth:`TrainConfig.validate`), ``config.out``, and the env with its dataset and reward
@@ -148,7 +155,7 @@ def train(config: TrainConfig, progress_bar: bool = True, resume: bool = False) 
     eval_env = make_eval_env(config)
     model = build_ppo(config)
     curve = EpisodeRewards()
-    before = start_model(model, curve, checkpoint, eval_env, config)
+    before = start_model(model, curve, checkpoint, eval_env, config, initial)
     clear_previous(out, resume)
     manifest = {"run_id": run_id, "config": settings}
     saver = checkpointer(config, manifest, curve, before, model.num_timesteps)
@@ -173,13 +180,15 @@ def start_model(
     checkpoint: Checkpoint | None,
     eval_env: TextGenEnv,
     config: TrainConfig,
+    initial: EvalResult | None = None,
 ) -> EvalResult:
     """Evaluate a new ``model``, or restore it and ``curve`` from ``checkpoint``.
 
-    Returns the evaluation of the initial model (saved with the checkpoint).
+    Returns the evaluation of the initial model (saved with the checkpoint); ``initial``, when
+    given, is that evaluation already computed.
     """
     if checkpoint is None:
-        return evaluate_held_out(model.policy.lm, eval_env, config)
+        return initial or evaluate_held_out(model.policy.lm, eval_env, config)
     checkpoint.restore(model)
     curve.rewards = list(checkpoint.extras["episode_rewards"])
     return EvalResult(**checkpoint.extras["before"])

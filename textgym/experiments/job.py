@@ -8,7 +8,8 @@ A run's folder holds ``manifest.json`` (written first), the files of
 ``run.json`` holds, for the initial and the trained policy, every metric's mean
 (``initial``, ``trained``) and its value on each held-out example (``per_example``; the
 same examples, in the same order, for both and in every run of the comparison), so the
-report can pair gains per example and per seed.
+report can pair gains per example and per seed. Runs with the same evaluation settings share
+one evaluation of the initial policy (see :mod:`textgym.experiments.initial_eval`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from textgym.evaluation.held_out import BEST_MODEL
 from textgym.experiments.config import CompareConfig, RunSpec
 from textgym.experiments.diversity import distinct_n
 from textgym.experiments.grid import RUN_FILE, clear_unfinished, to_jsonable
+from textgym.experiments.initial_eval import load_initial_eval, store_initial_eval
 from textgym.experiments.manifest import build_manifest
 from textgym.training import TrainConfig, TrainResult, train
 
@@ -56,7 +58,9 @@ def run_job(config: CompareConfig, spec: RunSpec, threads: int | None = None) ->
     manifest = json.dumps(build_manifest(train_config, splits), indent=1)
     write_text_atomic(spec.path / "manifest.json", manifest)
     start = time.perf_counter()
-    result = train(train_config, progress_bar=False)
+    initial = load_initial_eval(Path(config.out), train_config)
+    result = train(train_config, progress_bar=False, initial=initial)
+    store_initial_eval(Path(config.out), train_config, result.before)
     record = {
         "run": spec.name,
         "cell": spec.cell,
@@ -70,7 +74,7 @@ def run_job(config: CompareConfig, spec: RunSpec, threads: int | None = None) ->
         "files": run_files(result, spec),
     }
     if not config.keep_models:
-        record["files"] = drop_models(record["files"])
+        record["files"] = drop_models(record["files"], spec.path)
     record["wall_s"] = round(time.perf_counter() - start, 2)
     write_json_atomic(spec.path / RUN_FILE, record)
     return record
@@ -109,10 +113,19 @@ def policy_metrics(ev: EvalResult) -> dict[str, float]:
     }
 
 
-def drop_models(files: dict[str, str]) -> dict[str, str]:
-    """Delete the saved model weights (:data:`MODEL_FILES`) and return the remaining files."""
+def drop_models(files: dict[str, str], run_dir: Path) -> dict[str, str]:
+    """Delete the saved model weights (:data:`MODEL_FILES`) and return the remaining files.
+
+    Only weights the run wrote are deleted: a path missing from ``files`` or outside
+    ``run_dir`` is left alone.
+    """
+    inside = run_dir.resolve()
     for key in MODEL_FILES:
-        path = Path(files.get(key, ""))
+        if not files.get(key):
+            continue
+        path = Path(files[key]).resolve()
+        if path == inside or not path.is_relative_to(inside):
+            continue
         if path.is_dir():
             shutil.rmtree(path)
         elif path.is_file():
