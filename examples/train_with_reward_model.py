@@ -13,8 +13,8 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 
 import textgym  # noqa: F401  (registers the envs)
+from textgym.env import VecRewardWrapper
 from textgym.policies import EpisodeRolloutBuffer, LMPolicy
-from textgym.vec_reward import VecRewardWrapper
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--rm", required=True, help="folder of a reward model (textgym train-rm --out)")

@@ -17,13 +17,12 @@ import torch as th
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 
-from textgym import training
-from textgym.checkpoints import checkpoint_folder, load_checkpoint, save_checkpoint
 from textgym.cli import main
 from textgym.errors import ConfigError
-from textgym.resume_state import capture, rng_state
-from textgym.run_folder import DONE, finished_run, settings_record
-from textgym.training import TrainConfig, build_ppo, train
+from textgym.training import TrainConfig, build_ppo, train, trainer
+from textgym.training.checkpoints import checkpoint_folder, load_checkpoint, save_checkpoint
+from textgym.training.resume_state import capture, rng_state
+from textgym.training.run_folder import DONE, finished_run, settings_record
 
 ROLLOUT = 16  # timesteps per rollout: 2 envs x 8 steps
 
@@ -73,14 +72,14 @@ def cli_args(model: str, timesteps: int) -> list[str]:
 def interrupt(monkeypatch, run: TrainConfig, after: int) -> None:
     """Run ``run`` and stop it inside the rollout where it reaches ``after`` timesteps."""
 
-    class Interrupted(training.EpisodeRewards):
+    class Interrupted(trainer.EpisodeRewards):
         def _on_step(self) -> bool:
             if self.model.num_timesteps >= after:
                 raise Killed
             return super()._on_step()
 
     with monkeypatch.context() as patch:
-        patch.setattr(training, "EpisodeRewards", Interrupted)
+        patch.setattr(trainer, "EpisodeRewards", Interrupted)
         with pytest.raises(Killed):
             train(run, progress_bar=False)
 
@@ -145,7 +144,7 @@ def test_resume_after_a_kill_while_saving_or_swapping_checkpoints(
     ref = train(config(tiny_lm_dir, tmp_path / "ref"), progress_bar=False)
     run = config(tiny_lm_dir, tmp_path / "cut", checkpoint_every=None)  # 4 rollouts > the run
     with monkeypatch.context() as patch:  # killed after ppo.zip and hf_model were written
-        patch.setattr(training, "plot_curve", lambda *args: (_ for _ in ()).throw(Killed()))
+        patch.setattr(trainer, "plot_curve", lambda *args: (_ for _ in ()).throw(Killed()))
         with pytest.raises(Killed):
             train(run, progress_bar=False)
     out = tmp_path / "cut"

@@ -452,12 +452,12 @@ def test_distinct_n_by_hand():
 
 
 def test_runs_share_one_evaluation_of_the_initial_policy(tiny_lm_dir, tmp_path, monkeypatch):
-    import textgym.training as training
+    from textgym.training import trainer
 
     calls = []
-    real = training.evaluate_held_out
+    real = trainer.evaluate_held_out
     monkeypatch.setattr(
-        training, "evaluate_held_out", lambda *a, **k: calls.append(1) or real(*a, **k)
+        trainer, "evaluate_held_out", lambda *a, **k: calls.append(1) or real(*a, **k)
     )
     config = CompareConfig(
         rewards=("rouge1",), seeds=(0, 1), base=tiny_base(tiny_lm_dir), out=str(tmp_path)

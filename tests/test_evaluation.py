@@ -206,3 +206,20 @@ def test_the_shared_held_out_sets_give_at_least_100_examples(env_id, tiny_lm_dir
     examples = make_eval_env(config).examples
     assert len(examples) >= config.eval_examples == 100
     assert all(ex.references for ex in examples[:100])
+
+
+def test_batched_kl_equals_one_sequence_at_a_time(tiny_lm_dir):
+    trained, initial = load_causal_lm(tiny_lm_dir).eval(), load_causal_lm(tiny_lm_dir).eval()
+    with th.no_grad():
+        for p in trained.parameters():
+            p.add_(0.05 * th.randn_like(p))
+    sequences = [([3, 4, 5, 6, 7], [6, 7, 1]), ([8], [9]), ([], [4]), ([2, 3], [5, 6, 7, 8, 9])]
+    batched = kl_to_initial(trained, initial, sequences, batch_size=3)
+    single = kl_to_initial(trained, initial, sequences, batch_size=1)
+    assert batched.n_tokens == single.n_tokens == 9 and batched.exact > 0
+    for key in ("log_ratio", "exact", "nll"):
+        assert getattr(batched, key) == pytest.approx(getattr(single, key), rel=1e-4)
+        assert batched.per_sequence[key] == pytest.approx(
+            single.per_sequence[key], rel=1e-4, nan_ok=True
+        )
+    assert math.isnan(batched.per_sequence["nll"][2])

@@ -9,9 +9,9 @@ import pytest
 
 from textgym.cli import main
 from textgym.errors import ConfigError
-from textgym.reward_validity import load_judgments, validate_rewards
 from textgym.rewards import Bleu, Chrf, Rouge, make_reward
 from textgym.rewards.multi_reference import with_multi_reference
+from textgym.validity import load_judgments, validate_rewards
 
 GEN = "the cat sat on the mat"
 REFS = ["the cat sat on the mat", "a dog ran in the park"]

@@ -161,20 +161,20 @@ def one_thread():
 def test_a_resumed_run_continues_the_evaluation_history(
     tiny_lm_dir, tmp_path, monkeypatch, one_thread
 ):
-    from textgym import training
+    from textgym.training import trainer
 
     settings = dict(eval_every=8, checkpoint_every=8, timesteps=40, learning_rate=1e-3)
     ref = train(tiny(tiny_lm_dir, out=str(tmp_path / "ref"), **settings), progress_bar=False)
     run = tiny(tiny_lm_dir, out=str(tmp_path / "cut"), **settings)
 
-    class Interrupted(training.EpisodeRewards):
+    class Interrupted(trainer.EpisodeRewards):
         def _on_step(self) -> bool:
             if self.model.num_timesteps >= 27:  # inside the rollout after the evaluation at 24
                 raise Killed
             return super()._on_step()
 
     with monkeypatch.context() as patch:
-        patch.setattr(training, "EpisodeRewards", Interrupted)
+        patch.setattr(trainer, "EpisodeRewards", Interrupted)
         with pytest.raises(Killed):
             train(run, progress_bar=False)
     cut = json.loads((tmp_path / "cut" / "eval_history.json").read_text())

@@ -9,7 +9,7 @@ import pytest
 
 import textgym
 from textgym import ConfigError
-from textgym.registration import read_registry
+from textgym.env.registration import read_registry
 
 ROOT = Path(__file__).resolve().parents[1]
 

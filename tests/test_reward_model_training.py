@@ -7,15 +7,11 @@ from conftest import WORDS, make_word_tokenizer, tiny_llama_config
 
 from textgym.cli import main
 from textgym.errors import ConfigError, DatasetError
-from textgym.reward_model_training import (
-    PreferencePair,
-    RMConfig,
-    load_pairs,
-    split_pairs,
-    train_reward_model,
-    wilson_interval,
-)
+from textgym.reward_models import PreferencePair, RMConfig, load_pairs, train_reward_model
+from textgym.reward_models.encoding import encode_pairs
+from textgym.reward_models.splitting import split_pairs
 from textgym.rewards import make_reward
+from textgym.stats.intervals import wilson_interval
 
 TOPICS = [w for w in WORDS if w not in ("good", "bad")]
 
@@ -189,12 +185,18 @@ def test_wilson_interval():
 
 
 def test_long_texts_lose_the_start_of_the_prompt_not_the_response():
-    from textgym.reward_model_training import _Encoder
-
     tokenizer = make_word_tokenizer()
     pair = PreferencePair("the cat sat on the mat and it was big", "dog ran", "sun rain day")
-    ((chosen, rejected),) = _Encoder(tokenizer, max_length=7)([pair])
+    ((chosen, rejected),) = encode_pairs(tokenizer, [pair], max_length=7)
     assert len(chosen) == len(rejected) == 7
     assert tokenizer.decode(chosen).split()[-3:] == ["<unk>", "dog", "ran"]  # ':' is unknown
     assert tokenizer.decode(rejected).split()[-4:] == ["<unk>", "sun", "rain", "day"]
     assert tokenizer.decode(chosen).split()[0] != "the"  # the prompt's start is gone
+
+
+def test_the_old_module_still_exports_the_moved_names():
+    import textgym.reward_model_training as old
+
+    assert old.train_reward_model is train_reward_model and old.RMConfig is RMConfig
+    assert old.load_pairs is load_pairs and old.split_pairs is split_pairs
+    assert set(old.__all__) <= set(dir(old))

@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from textgym import reward_validity
 from textgym.cli import main
 from textgym.errors import ConfigError, DatasetError, UnknownNameError
-from textgym.reward_validity import (
+from textgym.rewards import make_reward
+from textgym.validity import (
     correlate,
     kendall_spearman,
     load_judgments,
     validate_rewards,
 )
-from textgym.rewards import make_reward
+from textgym.validity import run as validity_run
 
 REFERENCES = [
     "the cat sat on the mat and read a red book",
@@ -177,7 +177,7 @@ def test_non_numeric_scores_skip_their_lines_for_that_column_only(judgments, tmp
 
 
 def test_out_that_is_a_file_fails_before_scoring(judgments, tmp_path, monkeypatch):
-    monkeypatch.setattr(reward_validity, "score_summaries", None)  # scoring would crash
+    monkeypatch.setattr(validity_run, "score_summaries", None)  # scoring would crash
     (tmp_path / "file").write_text("mine")
     with pytest.raises(ConfigError, match="is an existing file, not a folder"):
         validate_rewards(judgments, ["rouge1"], bootstrap=0, out=tmp_path / "file")

@@ -408,7 +408,7 @@ def test_lone_surrogates_are_scored(name, offline):
 
 
 def test_clean_text_replaces_only_lone_surrogates():
-    from textgym.rewards._batch import clean_text
+    from textgym.unicode_text import clean_text
 
     assert clean_text("a\ud800b") == "a\ufffdb"
     assert clean_text("\ud83d\ude00") == "\U0001f600"  # a split pair becomes its character

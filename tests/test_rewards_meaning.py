@@ -13,6 +13,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 from textgym import ConfigError, TextGenEnv
+from textgym.env.vec_reward import VecRewardWrapper
 from textgym.rewards import (
     EmbeddingSimilarity,
     RewardModel,
@@ -23,7 +24,6 @@ from textgym.rewards import (
     score,
 )
 from textgym.rewards import embedding as embedding_module
-from textgym.vec_reward import VecRewardWrapper
 
 CAT = "A cat is sitting on the mat."
 KITTEN = "A kitten sits on a rug."

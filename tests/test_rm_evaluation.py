@@ -9,7 +9,7 @@ from test_reward_model_training import TOPICS, make_tiny_classifier_dir, tiny_co
 
 from textgym.cli import main
 from textgym.errors import ConfigError
-from textgym.reward_model_training import PreferencePair, load_pairs, train_reward_model
+from textgym.reward_models import PreferencePair, load_pairs, train_reward_model
 from textgym.reward_models.duplicates import DuplicateCounts, resolve_duplicates
 from textgym.reward_models.heldout_report import heldout_report
 from textgym.reward_models.lengths import length_matched

@@ -10,7 +10,7 @@ from conftest import make_word_tokenizer
 from test_reward_model_training import TOPICS, make_tiny_classifier_dir, tiny_config, write_jsonl
 
 from textgym.errors import ConfigError
-from textgym.reward_model_training import load_pairs, train_reward_model
+from textgym.reward_models import load_pairs, train_reward_model
 from textgym.reward_models.duplicates import resolve_duplicates
 from textgym.reward_models.length_decorrelation import length_correlation
 from textgym.reward_models.length_fit import fit_length

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from textgym.atomic import MARKER, recover_interrupted, write_atomic, write_text_atomic
-from textgym.checkpoints import checkpoint_folder
 from textgym.errors import ConfigError
-from textgym.run_folder import (
+from textgym.training.checkpoints import checkpoint_folder
+from textgym.training.run_folder import (
     DONE,
     clear_previous,
     finish_run,

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from textgym.candidates import FIELDS
 from textgym.cli import main
 from textgym.errors import DatasetError
-from textgym.reward_model_training import load_pairs
+from textgym.evaluation.candidates import FIELDS
+from textgym.reward_models import load_pairs
 
 
 @pytest.fixture

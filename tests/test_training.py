@@ -12,11 +12,11 @@ import pytest
 from stable_baselines3 import PPO
 from transformers import AutoModelForCausalLM
 
-from textgym import atomic, training
+from textgym import atomic
 from textgym.cli import main
 from textgym.errors import ConfigError, UnknownNameError
 from textgym.evaluation import evaluate_lm
-from textgym.training import TrainConfig, train
+from textgym.training import TrainConfig, train, trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -156,7 +156,7 @@ def test_bad_out_fails_before_training(tiny_lm_dir, tmp_path, monkeypatch, capsy
     def no_training(config):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(training, "build_ppo", no_training)
+    monkeypatch.setattr(trainer, "build_ppo", no_training)
     (tmp_path / "file").write_text("mine")
     cases = {
         str(tmp_path / "file"): "is an existing file, not a folder",

@@ -5,6 +5,7 @@
 """
 
 from textgym.env import TextGenEnv
+from textgym.env.registration import register_envs
 from textgym.errors import (
     ConfigError,
     DatasetError,
@@ -15,7 +16,6 @@ from textgym.errors import (
     UnknownNameError,
 )
 from textgym.models import DEFAULT_MODEL, load_causal_lm, load_tokenizer
-from textgym.registration import register_envs
 
 ENV_IDS = tuple(register_envs())
 
@@ -40,7 +40,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> object:
     """Import ``make_group_vec_env`` (and with it SB3 and torch) only when it is used."""
     if name == "make_group_vec_env":
-        from textgym.groups import make_group_vec_env
+        from textgym.env.groups import make_group_vec_env
 
         return make_group_vec_env
     raise AttributeError(f"module 'textgym' has no attribute {name!r}")

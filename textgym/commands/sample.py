@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from textgym.candidates import FIELDS, WRITER, SampleConfig, sample_candidates
+from textgym.evaluation.candidates import FIELDS, WRITER, SampleConfig, sample_candidates
 
 _EPILOG = f"""\
 Output: JSON Lines, one comparison of two distinct responses to a prompt per line (every

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from textgym.reward_model_training import RMConfig, RMResult, train_reward_model
+from textgym.reward_models import RMConfig, RMResult, train_reward_model
 
 _SCORERS = {
     "trained": "trained model",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from textgym.reward_validity import ValidityResult, validate_rewards
 from textgym.rewards.multi_reference import MULTI_REFERENCE_RULES
+from textgym.validity import ValidityResult, validate_rewards
 
 
 def _names(text: str) -> list[str]:

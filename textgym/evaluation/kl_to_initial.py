@@ -12,13 +12,14 @@ For each generated token ``y_t`` (EOS included) after the prefix ``x, y_<t``:
   under the initial model: a fluency guard (text the initial model finds unlikely, such as
   repeated or broken phrases, scores high).
 
-All come from one forward pass per sequence of each model, at temperature 1, over the
+All come from one forward pass per batch of sequences of each model, at temperature 1, over the
 first ``vocab_size`` logits (the env's action space, as in the policy). Each is also given
 per sequence (the mean over that sequence's tokens), for paired statistics.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ def kl_to_initial(
     sequences: Sequences,
     vocab_size: int | None = None,
     initial_mode: Callable[[], AbstractContextManager] = nullcontext,
+    batch_size: int = 16,
 ) -> KLToInitial:
     """Mean per-token log-ratio, exact KL and initial-model NLL of ``sequences``.
 
@@ -80,45 +82,63 @@ def kl_to_initial(
         sequences: ``(prompt_ids, generated_ids)`` pairs, e.g. from :func:`greedy_sequences`.
         vocab_size: Use only the first ``vocab_size`` logits (None: all).
         initial_mode: Context ``initial`` runs in (e.g. a LoRA model's ``disable_adapter``).
+        batch_size: Sequences per forward pass (see :func:`batch_log_probs`).
 
     Returns:
         Means over all generated tokens pooled; NaN when there are no generated tokens.
     """
     sums = dict.fromkeys(PER_SEQUENCE, 0.0)
-    per_sequence: dict[str, list[float]] = {key: [] for key in PER_SEQUENCE}
-    n_tokens = 0
-    for prompt, new in sequences:
-        if not prompt or not new:
-            for key in PER_SEQUENCE:
-                per_sequence[key].append(float("nan"))
-            continue
-        values = _sequence_sums(trained, initial, initial_mode, prompt, new, vocab_size)
-        for key, value in values.items():
-            sums[key] += value
-            per_sequence[key].append(value / len(new))
-        n_tokens += len(new)
+    per_sequence: dict[str, list[float]] = {
+        key: [float("nan")] * len(sequences) for key in PER_SEQUENCE
+    }
+    usable = [i for i, (prompt, new) in enumerate(sequences) if prompt and new]
+    for start in range(0, len(usable), batch_size):
+        indices = usable[start : start + batch_size]
+        batch = [sequences[i] for i in indices]
+        lp_trained = batch_log_probs(trained, batch, vocab_size)
+        lp_initial = lp_trained
+        if initial is not None:
+            with initial_mode():
+                lp_initial = batch_log_probs(initial, batch, vocab_size)
+        for i, (_, new), a, b in zip(indices, batch, lp_trained, lp_initial, strict=True):
+            for key, value in _sums(a, b.to(a.device), new).items():
+                sums[key] += value
+                per_sequence[key][i] = value / len(new)
+    n_tokens = sum(len(sequences[i][1]) for i in usable)
     means = {key: (total / n_tokens if n_tokens else float("nan")) for key, total in sums.items()}
     return KLToInitial(
         means["log_ratio"], means["exact"], n_tokens, means["nll"], per_sequence=per_sequence
     )
 
 
-def _sequence_sums(
-    trained: th.nn.Module,
-    initial: th.nn.Module | None,
-    initial_mode: Callable[[], AbstractContextManager],
-    prompt: Sequence[int],
-    new: Sequence[int],
-    vocab_size: int | None,
-) -> dict[str, float]:
+def batch_log_probs(lm: th.nn.Module, batch: Sequences, vocab_size: int | None) -> list[th.Tensor]:
+    """:func:`continuation_log_probs` of every pair in ``batch``, in one forward pass.
+
+    The rows are left-padded with an attention mask and position ids counted from each
+    row's first real token, so every row sees exactly its own tokens; with
+    ``logits_to_keep`` only the generated positions' logits are computed. A model whose
+    ``forward`` takes no ``attention_mask`` and ``position_ids`` runs one pair at a time.
+    """
+    params = inspect.signature(lm.forward).parameters
+    if "attention_mask" not in params or "position_ids" not in params:
+        return [continuation_log_probs(lm, prompt, new, vocab_size) for prompt, new in batch]
+    device = next(lm.parameters()).device
+    rows = [list(prompt) + list(new) for prompt, new in batch]
+    width, keep = max(map(len, rows)), max(len(new) for _, new in batch) + 1
+    ids = th.tensor([[0] * (width - len(row)) + row for row in rows], device=device)
+    mask = th.tensor([[0] * (width - len(row)) + [1] * len(row) for row in rows], device=device)
+    extra = {"logits_to_keep": keep} if "logits_to_keep" in params else {}
+    positions = (mask.cumsum(1) - 1).clamp(min=0)
+    logits = lm(input_ids=ids, attention_mask=mask, position_ids=positions, **extra).logits
+    kept = logits[:, -keep:]  # position width - keep + j at index j
+    return [
+        th.log_softmax(kept[i, keep - 1 - len(new) : keep - 1, :vocab_size].double(), dim=-1)
+        for i, (_, new) in enumerate(batch)
+    ]
+
+
+def _sums(lp_trained: th.Tensor, lp_initial: th.Tensor, new: Sequence[int]) -> dict[str, float]:
     """Sums over one sequence's generated tokens of the log-ratio, exact KL and NLL."""
-    lp_trained = continuation_log_probs(trained, prompt, new, vocab_size)  # (N, V)
-    if initial is None:
-        lp_initial = lp_trained
-    else:
-        with initial_mode():
-            lp_initial = continuation_log_probs(initial, prompt, new, vocab_size)
-        lp_initial = lp_initial.to(lp_trained.device)  # (N, V)
     tokens = th.tensor(list(new), device=lp_trained.device)[:, None]  # (N, 1)
     diff = lp_trained - lp_initial  # (N, V)
     return {

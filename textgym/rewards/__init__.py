@@ -5,6 +5,7 @@ METEOR) and (for the embedding, perplexity and reward-model rewards) ``transform
 imported the first time a reward that needs them is called.
 """
 
+from textgym.reward_models.encoding import format_pair
 from textgym.rewards.base import Reward, RewardFunction, score
 from textgym.rewards.embedding import EmbeddingSimilarity
 from textgym.rewards.evaluate_metric import EvaluateMetric
@@ -13,7 +14,7 @@ from textgym.rewards.meteor import Meteor
 from textgym.rewards.perplexity import Perplexity
 from textgym.rewards.references import needs_references
 from textgym.rewards.registry import list_rewards, register_reward
-from textgym.rewards.reward_model import RewardModel, format_pair
+from textgym.rewards.reward_model import RewardModel
 from textgym.rewards.rouge import Rouge
 from textgym.rewards.sacrebleu_metrics import Bleu, Chrf
 from textgym.rewards.spec import make_reward, parse_reward_spec

@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from textgym.errors import RewardError
-from textgym.rewards._batch import check_lengths
+from textgym.rewards.batch_checks import check_lengths
 
 
 @runtime_checkable

@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 
 from textgym.errors import ConfigError, RewardError
-from textgym.rewards._batch import check_batch, clean_text
 from textgym.rewards.base import Reward
+from textgym.rewards.batch_checks import check_batch
+from textgym.unicode_text import clean_text
 
 
 class EvaluateMetric(Reward):

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from textgym.errors import ConfigError
-from textgym.rewards._batch import check_batch, check_lengths
 from textgym.rewards.base import Reward
+from textgym.rewards.batch_checks import check_batch, check_lengths
 
 
 class LengthPenalty(Reward):

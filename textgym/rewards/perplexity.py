@@ -11,14 +11,15 @@ import numpy as np
 
 from textgym.errors import ConfigError
 from textgym.models import DEFAULT_MODEL
-from textgym.rewards._batch import check_lengths, clean_text
-from textgym.rewards._loading import (
+from textgym.rewards.base import Reward
+from textgym.rewards.batch_checks import check_lengths
+from textgym.rewards.loading import (
     absolute_if_local,
     check_device,
     default_device,
     looks_like_path,
 )
-from textgym.rewards.base import Reward
+from textgym.unicode_text import clean_text
 
 # One loaded LM per (model, device) in each process, shared by every reward instance.
 _MODELS: dict[tuple[str, str], tuple[Any, Any]] = {}

@@ -10,16 +10,17 @@ from typing import Any
 import numpy as np
 
 from textgym.errors import ConfigError
+from textgym.reward_models.encoding import encode_texts, format_pair, right_pad
 from textgym.reward_models.length_fit import load_length_coef
 from textgym.reward_models.lengths import word_counts
-from textgym.rewards._batch import check_lengths, clean_text
-from textgym.rewards._loading import (
+from textgym.rewards.base import Reward
+from textgym.rewards.batch_checks import check_lengths
+from textgym.rewards.loading import (
     absolute_if_local,
     check_device,
     default_device,
     looks_like_path,
 )
-from textgym.rewards.base import Reward
 
 _FALLBACK_MAX_LENGTH = 2048
 _RM_FIX = (
@@ -29,21 +30,6 @@ _RM_FIX = (
 # One loaded model per (path, device, folder time stamp) in each process, shared by every
 # reward instance; the time stamp makes a folder overwritten by a new training run reload.
 _MODELS: dict[tuple[str, str, float], tuple[Any, Any]] = {}
-
-
-def format_pair(prompt: str, response: str) -> str:
-    """The one text a reward model reads for a (prompt, response) pair.
-
-    The prompt, a blank line, then ``TL;DR:``, a space and the response: the layout of
-    OpenAI's TL;DR summarisation work. :class:`RewardModel` scores exactly this string, and
-    a reward-model trainer (``textgym train-rm``) must build its training texts with this
-    function, so that the model is scored on what it was trained on.
-
-    Args:
-        prompt: The input the response answers (by default the example's source).
-        response: The generated text.
-    """
-    return f"{prompt}\n\nTL;DR: {response}"
 
 
 class RewardModel(Reward):
@@ -155,7 +141,7 @@ class RewardModel(Reward):
         model, tokenizer = self._get_model()
         pad_id = int(model.config.pad_token_id)
         device = next(model.parameters()).device
-        ids = self._encode(tokenizer, texts, self.max_length or _model_max_length(tokenizer, model))
+        ids = encode_texts(tokenizer, texts, self.max_length or _model_max_length(tokenizer, model))
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out = np.zeros(len(ids), dtype=np.float64)
         for lo in range(0, len(order), self.batch_size):
@@ -165,18 +151,6 @@ class RewardModel(Reward):
                 logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device))
             out[chunk] = logits.logits[:, 0].float().cpu().numpy()
         return out
-
-    @staticmethod
-    def _encode(tokenizer: Any, texts: Sequence[str], limit: int) -> list[list[int]]:
-        """Token ids per text; a text over ``limit`` loses tokens after its leading specials."""
-        clean = [clean_text(text) for text in texts]
-        rows = [list(r) for r in tokenizer(clean, add_special_tokens=True)["input_ids"]]
-        for i, ids in enumerate(rows):
-            if len(ids) > limit:
-                special = tokenizer.get_special_tokens_mask(ids, already_has_special_tokens=True)
-                head = min(next((j for j, flag in enumerate(special) if not flag), 0), limit - 1)
-                rows[i] = ids[:head] + ids[len(ids) - (limit - head) :]
-        return rows
 
     def _get_model(self) -> tuple[Any, Any]:
         if self._loaded is None:
@@ -254,19 +228,6 @@ def _model_max_length(tokenizer: Any, model: Any) -> int:
     ]
     valid = [x for x in limits if isinstance(x, int) and 0 < x <= 1_000_000]
     return min(valid) if valid else _FALLBACK_MAX_LENGTH
-
-
-def right_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[Any, Any]:
-    """Right-pad ``rows`` into ``(input_ids, attention_mask)``, each of shape ``(b, t)``."""
-    import torch as th
-
-    width = max(len(r) for r in rows)
-    input_ids = th.full((len(rows), width), pad_id, dtype=th.long)
-    mask = th.zeros((len(rows), width), dtype=th.long)
-    for i, row in enumerate(rows):
-        input_ids[i, : len(row)] = th.tensor(row, dtype=th.long)
-        mask[i, : len(row)] = 1
-    return input_ids, mask
 
 
 def _check_settings(

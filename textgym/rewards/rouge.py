@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from textgym.errors import ConfigError, unknown_name
-from textgym.rewards._batch import check_batch
 from textgym.rewards.base import Reward
+from textgym.rewards.batch_checks import check_batch
 from textgym.rewards.multi_reference import MULTI_REFERENCE_RULES, check_rule, combine
 
 ROUGE_VARIANTS = ("rouge1", "rouge2", "rougeL", "rougeLsum")

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from textgym.reward_models.lengths import word_counts
-from textgym.rewards._batch import check_lengths
 from textgym.rewards.base import Reward
+from textgym.rewards.batch_checks import check_lengths
 
 
 class WordCount(Reward):

@@ -13,7 +13,7 @@ class ZeroReward(Reward):
     """Return 0.0 for every sample (registered as ``"none"``).
 
     Use it as the env's reward when the real reward is computed elsewhere, e.g. once per
-    vectorised step by :class:`textgym.vec_reward.VecRewardWrapper`, which batches all the
+    vectorised step by :class:`textgym.env.vec_reward.VecRewardWrapper`, which batches all the
     episodes that ended together. References and sources are not read.
 
     Args:

@@ -1,7 +1,7 @@
 """Statistics in one place: intervals, the paired two-way bootstrap, detectable effects.
 
 Used by the experiment report (:mod:`textgym.experiments.summary`), reward validity
-(:mod:`textgym.reward_validity`) and reward-model training (Wilson interval).
+(:mod:`textgym.validity`) and reward-model training (Wilson interval).
 """
 
 from textgym.stats.bootstrap import mean_gain_interval, two_way_bootstrap

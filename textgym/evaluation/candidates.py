@@ -24,7 +24,7 @@ from textgym.errors import ConfigError
 from textgym.evaluation.generation import decode, generate_sequences
 from textgym.models import DEFAULT_MODEL, load_causal_lm
 from textgym.policies.sampling import SamplingConfig
-from textgym.rewards._loading import check_device, default_device
+from textgym.rewards.loading import check_device, default_device
 
 WRITER = "textgym sample"
 

@@ -20,21 +20,26 @@ from textgym.atomic import (
     write_atomic,
     write_json_atomic,
 )
-from textgym.checkpoints import CHECKPOINT_ROLLOUTS, Checkpoint, Checkpointer, load_checkpoint
 from textgym.env import TextGenEnv
+from textgym.env.groups import make_group_vec_env
 from textgym.evaluation import EvalResult
 from textgym.evaluation.held_out import evaluate_held_out, make_eval_env, periodic_eval
-from textgym.groups import make_group_vec_env
 from textgym.models import load_tokenizer
 from textgym.policies.kl_penalty import add_kl_penalty, policy_reference
-from textgym.run_folder import (
+from textgym.training.checkpoints import (
+    CHECKPOINT_ROLLOUTS,
+    Checkpoint,
+    Checkpointer,
+    load_checkpoint,
+)
+from textgym.training.config import TrainConfig
+from textgym.training.run_folder import (
     clear_previous,
     finish_run,
     recover_outputs,
     settings_record,
     start_run,
 )
-from textgym.train_config import TrainConfig
 
 
 @dataclass
@@ -123,10 +128,10 @@ def train(
 
     Only the names :func:`save_run` writes (and ``tensorboard/``, ``checkpoints/``) are
     touched in ``config.out``; anything else there is left alone. ``train.json`` is written
-    last; an unfinished set of outputs is removed first (see :mod:`textgym.run_folder`).
+    last; an unfinished set of outputs is removed first (see :mod:`textgym.training.run_folder`).
 
     A checkpoint is saved every ``config.checkpoint_every`` timesteps and after the last
-    update (see :mod:`textgym.checkpoints`). With ``resume``, the run in ``config.out``
+    update (see :mod:`textgym.training.checkpoints`). With ``resume``, the run in ``config.out``
     continues from its checkpoint: on the same machine it ends bit for bit as it would have
     without the interruption (weights, episode rewards, metrics). ``initial`` is the initial
     model's held-out evaluation when the caller already has it for the same evaluation
@@ -228,7 +233,7 @@ def save_run(
     """Write the SB3 zip, the Hugging Face folder, metrics JSON, reward-curve PNG, train.json.
 
     ``train.json`` comes last: the run ``run_id``'s settings and the hashes of the other
-    files (see :mod:`textgym.run_folder`). ``metrics.json`` is strict JSON: a NaN or
+    files (see :mod:`textgym.training.run_folder`). ``metrics.json`` is strict JSON: a NaN or
     infinite number is written as null.
     """
     out = Path(config.out)

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from textgym.atomic import check_replaceable, recover_interrupted, write_json_atomic
-from textgym.checkpoints import checkpoint_folder, read_manifest, remove_checkpoint
 from textgym.errors import ConfigError
 from textgym.evaluation.held_out import BEST_MODEL, EVAL_HISTORY
+from textgym.training.checkpoints import checkpoint_folder, read_manifest, remove_checkpoint
 
 DONE = "train.json"
 OUTPUTS = ("ppo.zip", "hf_model", "reward_curve.png", "metrics.json")

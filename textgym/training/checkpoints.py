@@ -4,7 +4,7 @@ A checkpoint is the folder ``OUT/checkpoints/latest/``, written atomically (a ne
 replaces the last only once it is complete; see :mod:`textgym.atomic`):
 
 * ``ppo.zip``: ``PPO.save`` (weights, optimizer, the KL penalty's β);
-* ``state.pkl``: the rest of the training state (:mod:`textgym.resume_state`) and the
+* ``state.pkl``: the rest of the training state (:mod:`textgym.training.resume_state`) and the
   caller's own records (e.g. the reward curve so far);
 * ``checkpoint.json``: the run's id, its settings and its timesteps so far.
 
@@ -28,7 +28,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from textgym.atomic import check_replaceable, write_atomic
 from textgym.errors import ConfigError
-from textgym.resume_state import capture, restore
+from textgym.training.resume_state import capture, restore
 
 CHECKPOINT_DIR = Path("checkpoints", "latest")
 MANIFEST = "checkpoint.json"
@@ -171,7 +171,7 @@ def check_settings(saved: dict[str, Any], now: dict[str, Any], folder: Path) -> 
     Raises:
         ConfigError: naming each differing setting, its option and both values.
     """
-    from textgym.train_checks import flag
+    from textgym.training.checks import flag
 
     names = sorted((saved.keys() | now.keys()) - set(FREE_SETTINGS))
     changed = [name for name in names if saved.get(name) != now.get(name)]

@@ -13,9 +13,9 @@ from gymnasium import spaces
 
 from textgym.data.example import Example
 from textgym.data.loading import load_examples
+from textgym.env.prompts import PromptBuilder, PromptTemplate, task_spec
 from textgym.errors import ConfigError, EnvStateError
 from textgym.models import DEFAULT_MODEL, load_tokenizer
-from textgym.prompts import PromptBuilder, PromptTemplate, task_spec
 from textgym.rewards import make_reward, needs_references, score
 from textgym.spaces import TokenIdBox, vocab_fingerprint
 

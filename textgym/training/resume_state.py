@@ -3,7 +3,7 @@
 Taken at a rollout boundary (after PPO's update, before the next rollout), :func:`capture`
 copies the counters and the last observation of SB3's PPO, its episode-info buffers, the
 random generators (Python's, NumPy's global one, torch's CPU and CUDA ones), the envs (see
-:mod:`textgym.env_state`) and the running state of a reward shaping with one (the KL
+:mod:`textgym.env.state`) and the running state of a reward shaping with one (the KL
 penalty's per-episode sums). :func:`restore` puts them into a PPO built with the same
 settings, after its weights and optimizer are loaded: its next rollout is then the one the
 captured run would have collected, bit for bit on the same machine.
@@ -22,7 +22,7 @@ import numpy as np
 import torch as th
 from stable_baselines3 import PPO
 
-from textgym.env_state import restore_vec_env_state, vec_env_state
+from textgym.env.state import restore_vec_env_state, vec_env_state
 from textgym.errors import ConfigError
 
 # SB3 attributes that change while PPO learns (PPO.save keeps its weights and optimizer).

@@ -15,7 +15,7 @@ from textgym.env import TextGenEnv
 from textgym.errors import ConfigError, unknown_name
 
 if TYPE_CHECKING:
-    from textgym.train_config import TrainConfig
+    from textgym.training.config import TrainConfig
 
 
 def flag(name: str) -> str:

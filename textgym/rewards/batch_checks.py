@@ -1,4 +1,4 @@
-"""Input checks and clean-up shared by the built-in rewards."""
+"""Input checks shared by the built-in rewards (text clean-up: :mod:`textgym.unicode_text`)."""
 
 from __future__ import annotations
 
@@ -55,14 +55,3 @@ def check_batch(
                 f"Reward {name!r}: references[{i}] is empty. Give every sample at least one "
                 f"reference string (drop samples without one before scoring)."
             )
-
-
-def clean_text(text: str) -> str:
-    r"""``text`` with lone surrogates (e.g. ``"\ud800"``) replaced by U+FFFD.
-
-    Python strings may hold lone UTF-16 surrogates (from ``surrogateescape`` decoding or
-    JSON ``"\ud800"`` escapes), which cannot be encoded as UTF-8, so Rust tokenizers and
-    Arrow reject them. A surrogate pair split over two code points is joined into its
-    character; every other text is returned unchanged.
-    """
-    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")

@@ -9,7 +9,7 @@ from textgym.evaluation.settings import check_eval_settings
 from textgym.models import DEFAULT_MODEL
 from textgym.policies.kl_controller import check_kl_settings
 from textgym.policies.sampling import SamplingConfig
-from textgym.train_checks import (
+from textgym.training.checks import (
     check_device,
     check_env_id,
     check_groups,
@@ -45,7 +45,7 @@ class TrainConfig:
     no penalty; with ``target_kl`` set and ``kl_coef`` None, the adaptive β starts at
     :data:`~textgym.policies.kl_controller.INITIAL_BETA` (0.1). ``checkpoint_every`` is the
     fewest timesteps between two checkpoints (None, the default: every
-    :data:`~textgym.checkpoints.CHECKPOINT_ROLLOUTS` rollouts; 0: no checkpoints); it does
+    :data:`~textgym.training.checkpoints.CHECKPOINT_ROLLOUTS` rollouts; 0: no checkpoints); it does
     not change what the run computes. Held-out evaluation reads ``eval_dataset`` (else the
     ``eval_split`` of ``dataset``), ``eval_examples`` examples, greedy plus ``eval_samples``
     samples per prompt; ``eval_every`` adds periodic evaluations that keep the best

@@ -16,7 +16,7 @@ from typing import Any
 import gymnasium as gym
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
-from textgym.env import TextGenEnv
+from textgym.env.text_gen_env import TextGenEnv
 from textgym.errors import ConfigError
 
 # Wrapper attributes not saved: the wrapped env, construction records, open files.
