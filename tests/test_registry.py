@@ -23,6 +23,37 @@ def test_yaml_and_live_registry_agree():
         assert live.max_episode_steps is None, "the length cap is the env's own: no TimeLimit"
 
 
+def test_registered_kwargs_come_from_the_tasks():
+    # The YAML names only the task; its reward and token limits come from textgym/tasks.py.
+    assert {env_id: gym.spec(env_id).kwargs for env_id in textgym.ENV_IDS} == {
+        "TextSummarize-v0": {
+            "task": "summarize",
+            "reward": "rougeL",
+            "max_prompt_tokens": 256,
+            "max_new_tokens": 48,
+        },
+        "TextDialogue-v0": {
+            "task": "dialogue",
+            "reward": "chrf",
+            "max_prompt_tokens": 192,
+            "max_new_tokens": 32,
+        },
+        "TextTranslate-v0": {
+            "task": "translate",
+            "reward": "chrf",
+            "max_prompt_tokens": 128,
+            "max_new_tokens": 48,
+        },
+    }
+    (spec,) = read_registry("envs:\n" + entry(", kwargs: {task: dialogue, max_new_tokens: 9}"))
+    assert spec["kwargs"] == {
+        "task": "dialogue",
+        "reward": "chrf",
+        "max_prompt_tokens": 192,
+        "max_new_tokens": 9,
+    }
+
+
 def test_packaged_yaml_is_the_top_level_file():
     packaged = (ROOT / "textgym" / "envs_registry.yaml").read_text()
     assert packaged == (ROOT / "envs_registry.yaml").read_text()
@@ -40,6 +71,7 @@ def entry(extra: str = "", env_id: str = "A-v0") -> str:
         ("envs:\n  - {id: A-v0, entry_point: 'textgym.env:Nope'}", "cannot be imported"),
         ("envs:\n" + entry(", kwargs: {tsk: x}"), "tsk"),
         ("envs:\n" + entry(", kwargs: {max_new_tokens: 0}"), "positive"),
+        ("envs:\n" + entry(", kwargs: {task: sumarize}"), "Unknown task 'sumarize'"),
         ("envs:\n" + entry() + entry(), "more than once"),
         ("things: []", "single key 'envs'"),
     ],

@@ -1,11 +1,12 @@
 """textgym: token-level Gymnasium envs for RL fine-tuning of language models.
 
 ``import textgym`` registers ``TextSummarize-v0``, ``TextDialogue-v0`` and
-``TextTranslate-v0`` with Gymnasium (see ``envs_registry.yaml``).
+``TextTranslate-v0`` with Gymnasium (see ``envs_registry.yaml``); :func:`register_task`
+adds your own :class:`Task` and an env id for it.
 """
 
 from textgym.env import TextGenEnv
-from textgym.env.registration import register_envs
+from textgym.env.registration import register_envs, register_task
 from textgym.errors import (
     ConfigError,
     DatasetError,
@@ -16,6 +17,7 @@ from textgym.errors import (
     UnknownNameError,
 )
 from textgym.models import DEFAULT_MODEL, load_causal_lm, load_tokenizer
+from textgym.tasks import Task, get_task, known_tasks
 
 ENV_IDS = tuple(register_envs())
 
@@ -27,12 +29,16 @@ __all__ = [
     "EnvStateError",
     "OutputInUseError",
     "RewardError",
+    "Task",
     "TextGenEnv",
     "TextGymError",
     "UnknownNameError",
+    "get_task",
+    "known_tasks",
     "load_causal_lm",
     "load_tokenizer",
     "make_group_vec_env",
+    "register_task",
 ]
 __version__ = "0.1.0"
 

@@ -3,36 +3,21 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
 
-from textgym.commands.eval_arguments import EVAL_OPTIONS, add_eval_arguments
+from textgym.commands.config_options import (
+    RepeatedOption,
+    add_config_option,
+    add_train_options,
+    train_values,
+)
 from textgym.errors import ConfigError
 from textgym.experiments import CompareConfig, CompareResult, compare, report
 from textgym.experiments.axes import parse_axis
-from textgym.experiments.config import BACKENDS, SEARCHES
+from textgym.experiments.config import BACKENDS, SEARCHES, VARIED
 from textgym.rewards.spec import split_reward_list
 from textgym.training import TrainConfig
 
-# CLI option -> TrainConfig field, for the training settings every run shares
-TRAIN_OPTIONS = (
-    "env_id",
-    "model",
-    "timesteps",
-    "n_envs",
-    "n_steps",
-    "batch_size",
-    "n_epochs",
-    "learning_rate",
-    "max_prompt_tokens",
-    "max_new_tokens",
-    "dataset",
-    *EVAL_OPTIONS,
-    "kl_coef",
-    "target_kl",
-    "group_size",
-    "advantage",
-    "device",
-)
+TRAIN_GROUP = "training settings every run shares (those of textgym train)"
 
 
 def parse_names(text: str) -> tuple[str, ...]:
@@ -56,13 +41,13 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Add the options of ``textgym compare`` to ``p``."""
-    d, c = TrainConfig(), CompareConfig()
-    p.add_argument("--env", dest="env_id", default=d.env_id, help="registered env id")
+    """Add the options of ``textgym compare`` to ``p``: its own and every training option."""
+    c = CompareConfig()
     p.add_argument(
         "--rewards",
         type=parse_names,
-        action="extend",
+        action=RepeatedOption,
+        extend=True,
         default=None,
         help="rewards to compare, one run each: comma-separated (rouge1,rougeL,rm:runs/rm) or "
         "one weighted sum with a weight on every part (rougeL:0.5,chrf:0.5); repeat --rewards "
@@ -70,29 +55,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         f"(default: {','.join(c.rewards)})",
     )
     p.add_argument("--seeds", type=parse_seeds, default=c.seeds, help="count or list of seeds")
-    p.add_argument("--timesteps", type=int, default=d.timesteps, help="env steps per run")
-    p.add_argument("--model", default=d.model, help="embedded name, HF name or path")
-    p.add_argument("--kl-coef", type=float, default=d.kl_coef, help="β of the KL penalty")
-    p.add_argument("--target-kl", type=float, default=None, help="adaptive β's target KL")
-    p.add_argument("--group-size", type=int, default=d.group_size, help="samples per prompt")
-    p.add_argument(
-        "--advantage", default=d.advantage, help="gae, or a group baseline: rloo, grpo, group_mean"
-    )
     p.add_argument("--out", default=c.out, help="output folder (re-use it to resume)")
     p.add_argument("--workers", type=int, default=c.workers, help="runs at the same time")
     p.add_argument("--backend", choices=BACKENDS, default=c.backend)
     p.add_argument("--max-runs", type=int, default=None, help="train at most this many runs")
     p.add_argument("--no-keep-models", action="store_true", help="delete weights after eval")
     p.add_argument("--report-only", action="store_true", help="rebuild the report, train none")
-    for name in ("n_envs", "n_steps", "batch_size", "n_epochs"):
-        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
-    p.add_argument("--learning-rate", type=float, default=d.learning_rate)
-    p.add_argument("--max-prompt-tokens", type=int, default=None)
-    p.add_argument("--max-new-tokens", type=int, default=None)
-    p.add_argument("--dataset", default=None, help="JSONL/CSV path or HF dataset name")
-    p.add_argument("--device", default=d.device)
-    add_eval_arguments(p)
+    add_train_options(p, exclude=VARIED, title=TRAIN_GROUP)
     add_sweep_arguments(p)
+    add_config_option(p)
 
 
 def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
@@ -101,7 +72,7 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("sweeps beyond reward and seed")
     g.add_argument(
         "--grid",
-        action="append",
+        action=RepeatedOption,
         default=[],
         metavar="NAME=VALUES",
         help="vary a training setting: NAME=A,B,C (every combination of the --grid axes is "
@@ -141,22 +112,8 @@ def parse_grid(texts: list[str]) -> dict[str, object]:
 
 
 def base_config(args: argparse.Namespace) -> TrainConfig:
-    """The shared :class:`TrainConfig`; KL options only where ``TrainConfig`` has them.
-
-    Raises:
-        ConfigError: a KL option is set but this textgym's ``TrainConfig`` lacks it.
-    """
-    known = {f.name for f in fields(TrainConfig)}
-    options = {name: getattr(args, name) for name in TRAIN_OPTIONS}
-    missing = [
-        k for k in ("kl_coef", "target_kl") if k not in known and options[k] not in (None, 0.0)
-    ]
-    if missing:
-        raise ConfigError(
-            f"{', '.join(missing)} is not supported by this textgym's TrainConfig; "
-            "upgrade textgym, or leave --kl-coef/--target-kl unset."
-        )
-    return TrainConfig(**{k: v for k, v in options.items() if k in known})
+    """The :class:`TrainConfig` every run shares (:data:`VARIED` fields: their defaults)."""
+    return TrainConfig(**train_values(args, exclude=VARIED))
 
 
 def print_summary(result: CompareResult) -> None:

@@ -3,36 +3,13 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from textgym.data.example import Example
 from textgym.data.sources import resolve_rows
-from textgym.errors import ConfigError, DatasetError, did_you_mean, unknown_name
-
-#: The task names a dataset can be loaded for.
-TASKS = ("summarize", "dialogue", "translate")
-
-#: Per task, each field and the columns tried for it, first present wins.
-DEFAULT_FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
-    "summarize": {
-        "id": ("id",),
-        "source": ("source", "article", "document", "dialogue", "text"),
-        "reference": ("reference", "highlights", "summary", "references"),
-    },
-    "dialogue": {
-        "id": ("id",),
-        "context": ("context", "turns", "dialogue"),
-        "reference": ("references", "reference", "response"),
-    },
-    "translate": {
-        "id": ("id",),
-        "source": ("source", "src", "en"),
-        "reference": ("reference", "references", "target", "tgt"),
-        "src_lang": ("src_lang",),
-        "tgt_lang": ("tgt_lang",),
-    },
-}
+from textgym.errors import ConfigError, DatasetError, did_you_mean
+from textgym.tasks import Task, get_task
 
 Spec = dict[str, tuple[str, ...]]
 _PROMPT_ONLY = (
@@ -55,16 +32,18 @@ def load_examples(
 
     Args:
         dataset: Where the rows come from: ``None`` for the task's shipped default
-            (``textgym/data/default/{task}_{split}.jsonl``); a path (``str`` or
+            (``textgym/data/default/{task}_{split}.jsonl``, built-in tasks only); a path (``str`` or
             ``os.PathLike``) to a ``.jsonl``/``.json`` (JSON Lines) or ``.csv`` file
             (``split`` is ignored); a sequence of dicts; a ``datasets.Dataset`` or
             ``DatasetDict`` (``split`` is picked); or a Hugging Face hub dataset name
             (needs internet).
-        task: One of :data:`TASKS`: ``"summarize"``, ``"dialogue"`` or ``"translate"``.
+        task: A task name: ``"summarize"``, ``"dialogue"``, ``"translate"`` or one added
+            with :func:`textgym.register_task`.
         split: The split to read: ``"train"``, ``"validation"`` or ``"test"`` for defaults.
-        fields: Column names overriding the defaults in :data:`DEFAULT_FIELDS`, keyed by
-            ``id``, ``source``, ``reference`` and, per task, ``context`` (dialogue turns;
-            ``source`` is accepted as its alias), ``src_lang`` and ``tgt_lang`` (translate).
+        fields: Column names overriding the task's (:attr:`textgym.Task.fields`), keyed by
+            ``id``, ``source``, ``reference`` and the task's other fields, e.g. ``context``
+            (dialogue turns; ``source`` is accepted as its alias), ``src_lang`` and
+            ``tgt_lang`` (translate).
         limit: Keep only the first ``limit`` rows (at least 1); ``None`` keeps all.
         needs_references: False loads prompt-only rows: a row without a reference column
             gets ``references=()`` (for rewards that read none, see
@@ -78,16 +57,18 @@ def load_examples(
         UnknownNameError: If ``task`` (or the split of a default dataset) is unknown.
         ConfigError: If ``fields`` or ``limit`` is invalid.
         DatasetError: If the dataset cannot be read, is empty, or a row lacks a field or
-            holds an empty or non-string text. The message names the row and the fix.
+            holds an empty or non-string text (the message names the row and the fix); or
+            ``dataset`` is None for a task that ships no data (the message lists its fields).
 
     """
-    if task not in TASKS:
-        raise unknown_name("task", task, TASKS, "Pass task= one of these.")
-    spec, explicit = _field_spec(task, fields)
+    spec = get_task(task)
+    columns, explicit = _field_spec(spec, fields)
     _check_limit(limit)
-    rows, described = resolve_rows(dataset, task, split)
+    if dataset is None and not spec.ships_data:
+        raise DatasetError(_no_data(spec, columns, needs_references))
+    rows, described = resolve_rows(dataset, spec.name, split)
     examples = [
-        _to_example(_Where(row, index, described, explicit), task, spec, needs_references)
+        _to_example(_Where(row, index, described, explicit), spec, columns, needs_references)
         for index, row in enumerate(itertools.islice(rows, limit))
     ]
     if not examples:
@@ -97,17 +78,17 @@ def load_examples(
     return examples
 
 
-def _field_spec(task: str, fields: Mapping[str, str] | None) -> tuple[Spec, frozenset[str]]:
-    """Merge ``fields`` into the task's defaults; return the spec and the overridden keys."""
-    spec = dict(DEFAULT_FIELDS[task])
+def _field_spec(task: Task, fields: Mapping[str, str] | None) -> tuple[Spec, frozenset[str]]:
+    """Merge ``fields`` into the task's columns; return the spec and the overridden keys."""
+    spec = dict(task.fields)
     fields = dict(fields or {})
-    if task == "dialogue" and "source" in fields and "context" not in fields:
+    if task.kind == "dialogue" and "source" in fields and "context" not in fields:
         fields["context"] = fields.pop("source")
     for key, column in fields.items():
         if key not in spec:
             raise ConfigError(
-                f"fields has unknown key {key!r} for task {task!r}.{did_you_mean(key, spec)} "
-                f"Valid keys: {', '.join(spec)}."
+                f"fields has unknown key {key!r} for task {task.name!r}."
+                f"{did_you_mean(key, spec)} Valid keys: {', '.join(spec)}."
             )
         if not isinstance(column, str) or not column:
             raise ConfigError(
@@ -126,7 +107,23 @@ def _check_limit(limit: int | None) -> None:
         )
 
 
-def _to_example(where: _Where, task: str, spec: Spec, needs_references: bool) -> Example:
+def _no_data(task: Task, spec: Spec, needs_references: bool) -> str:
+    """The message for ``dataset=None`` on a task without shipped data: the fields it needs."""
+    required = task.required_fields(needs_references)
+    optional = [key for key in spec if key not in required]
+
+    def listed(keys: Sequence[str]) -> str:
+        return ", ".join(f"{key} (column {' or '.join(map(repr, spec[key]))})" for key in keys)
+
+    return (
+        f"Task {task.name!r} ships no default data: pass dataset= (a .jsonl/.json/.csv path, "
+        f"a list of dicts, a datasets.Dataset or a hub name) whose rows have {listed(required)}"
+        f"{'; optional: ' + listed(optional) if optional else ''}. Other column names: "
+        "fields={'<field>': '<column name>'}."
+    )
+
+
+def _to_example(where: _Where, task: Task, spec: Spec, needs_references: bool) -> Example:
     """Normalise the row ``where`` of ``task`` to an :class:`Example`."""
     if isinstance(where.row, Example):
         return where.row
@@ -137,19 +134,26 @@ def _to_example(where: _Where, task: str, spec: Spec, needs_references: bool) ->
         )
     row_id = _row_id(where, spec["id"])
     no_refs = not needs_references and where.find("reference", spec["reference"]) is None
-    if task == "dialogue":
+    if task.kind == "dialogue":
         turns = _turns(where, spec["context"])
         refs = () if no_refs else _dialogue_references(where, spec["reference"])
-        return Example(row_id, "\n".join(turns), refs, turns=turns)
+        return Example(row_id, "\n".join(turns), refs, turns=turns, meta=_meta(where, task, spec))
     source = where.text("source", *where.pick("source", spec["source"]))
     refs = () if no_refs else _references(where, *where.pick("reference", spec["reference"]))
+    return Example(row_id, source, refs, meta=_meta(where, task, spec))
+
+
+def _meta(where: _Where, task: Task, spec: Spec) -> dict[str, str]:
+    """Read the task's extra fields; one with a default in the task may be absent."""
     meta: dict[str, str] = {}
-    if task == "translate":
-        for key in ("src_lang", "tgt_lang"):
+    for key in task.meta_keys:
+        if key in task.meta_defaults:
             found = where.find(key, spec[key])
-            if found is not None:
-                meta[key] = where.text(key, *found)
-    return Example(row_id, source, refs, meta=meta)
+        else:
+            found = where.pick(key, spec[key])
+        if found is not None:
+            meta[key] = where.text(key, *found)
+    return meta
 
 
 class _Where:

@@ -2,8 +2,10 @@
 
 - :class:`TextGenEnv` (``text_gen_env.py``): one step appends one token; the reward scores
   the finished text. The entry point of every registered id (``textgym.env:TextGenEnv``).
-- ``prompts.py``: each task's prompt template and the truncation that keeps the instruction.
-- ``registration.py``: registers ``envs_registry.yaml``'s ids with Gymnasium.
+- ``prompts.py``: a task's prompt (see :class:`textgym.Task`) and the truncation that keeps
+  the instruction.
+- ``registration.py``: registers ``envs_registry.yaml``'s ids with Gymnasium, and
+  :func:`register_task` your own task (and an env id for it).
 - ``groups.py``: :func:`make_group_vec_env`, envs in groups of k sharing prompts.
 - ``vec_reward.py``: :class:`VecRewardWrapper`, one batched reward call per vector step.
 - ``state.py``: a vector env's state, saved with a training checkpoint.
@@ -12,20 +14,23 @@
 they are imported only when used.
 """
 
-from textgym.env.prompts import PromptBuilder, PromptTemplate, TaskSpec, task_spec
-from textgym.env.registration import read_registry, register_envs
+from textgym.env.prompts import PromptBuilder, PromptTemplate
+from textgym.env.registration import read_registry, register_envs, register_task
 from textgym.env.text_gen_env import TextGenEnv
+from textgym.tasks import Task, get_task, known_tasks
 
 __all__ = [
     "PromptBuilder",
     "PromptTemplate",
-    "TaskSpec",
+    "Task",
     "TextGenEnv",
     "VecRewardWrapper",
+    "get_task",
+    "known_tasks",
     "make_group_vec_env",
     "read_registry",
     "register_envs",
-    "task_spec",
+    "register_task",
 ]
 
 

@@ -3,50 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from textgym.data.example import Example
-from textgym.errors import ConfigError, unknown_name
+from textgym.errors import ConfigError
+from textgym.tasks import get_task
 
 PromptTemplate = str | Callable[[str, Example], str]
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """How one task turns an :class:`Example` into a prompt.
-
-    Attributes:
-        template: The user message, with ``{source}`` (and any ``meta`` field) placeholders.
-        cut: Which end of the source to drop when the prompt is too long: ``"end"`` keeps the
-            beginning (articles), ``"start"`` keeps the most recent text (conversations).
-        default_reward: The reward the registered env uses when none is given.
-    """
-
-    template: str
-    cut: Literal["start", "end"]
-    default_reward: str
-
-
-TASKS: dict[str, TaskSpec] = {
-    "summarize": TaskSpec(
-        "Summarize the following text in one sentence.\n\n{source}", "end", "rougeL"
-    ),
-    "dialogue": TaskSpec(
-        "Write the next reply in this conversation.\n\n{source}\n\nReply:", "start", "chrf"
-    ),
-    "translate": TaskSpec(
-        "Translate the following {src_lang} text into {tgt_lang}.\n\n{source}", "end", "chrf"
-    ),
-}
-_META_DEFAULTS = {"src_lang": "English", "tgt_lang": "German"}
-
-
-def task_spec(task: str) -> TaskSpec:
-    """Return the :class:`TaskSpec` of ``task`` or raise with the known names."""
-    if task not in TASKS:
-        raise unknown_name("task", task, TASKS)
-    return TASKS[task]
 
 
 class PromptBuilder:
@@ -54,7 +17,7 @@ class PromptBuilder:
 
     Args:
         tokenizer: A Hugging Face tokenizer (never modified).
-        task: One of :data:`TASKS`.
+        task: A known task name (see :func:`textgym.tasks.known_tasks`).
         max_prompt_tokens: Hard limit on prompt length in tokens.
         template: Overrides the task's user message: a format string with ``{source}``,
             or a callable ``(source_text, example) -> str``.
@@ -69,10 +32,10 @@ class PromptBuilder:
         template: PromptTemplate | None = None,
         chat_template: bool = True,
     ) -> None:
-        self.spec = task_spec(task)
+        self.task = get_task(task)
         self.tokenizer = tokenizer
         self.max_prompt_tokens = max_prompt_tokens
-        self.template = self.spec.template if template is None else template
+        self.template = self.task.template if template is None else template
         if isinstance(self.template, str) and "{source}" not in self.template:
             raise ConfigError(
                 f"prompt_template {self.template!r} has no '{{source}}' placeholder; add one "
@@ -82,14 +45,25 @@ class PromptBuilder:
 
     def render(self, source: str, example: Example) -> str:
         """Return the full prompt text for ``example`` with ``source`` as its input text."""
-        if callable(self.template):
-            message = self.template(source, example)
-        else:
-            message = self.template.format(**{**_META_DEFAULTS, **example.meta, "source": source})
+        message = self.message(source, example)
         if not self.use_chat:
             return message
         chat = [{"role": "user", "content": message}]
         return self.tokenizer.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+
+    def message(self, source: str, example: Example) -> str:
+        """Return the user message (the template filled in) before any chat template."""
+        if callable(self.template):
+            return self.template(source, example)
+        values = {**self.task.meta_defaults, **example.meta, "source": source}
+        try:
+            return self.template.format(**values)
+        except KeyError as exc:
+            raise ConfigError(
+                f"The prompt template {self.template!r} names {{{exc.args[0]}}}, which example "
+                f"{example.id!r} of task {self.task.name!r} does not have; its fields are "
+                f"{', '.join(sorted(values))}. Add it to the task's fields or meta_defaults."
+            ) from exc
 
     def encode(self, text: str) -> list[int]:
         """Tokenize a rendered prompt (special tokens are already in a chat-rendered text)."""
@@ -106,7 +80,7 @@ class PromptBuilder:
         while True:
             kept = (
                 source_ids[:keep]
-                if self.spec.cut == "end"
+                if self.task.truncation_side == "end"
                 else source_ids[len(source_ids) - keep :]
             )
             ids = self.encode(self.render(self.tokenizer.decode(kept), example))

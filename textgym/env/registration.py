@@ -1,4 +1,8 @@
-"""Register textgym's envs with Gymnasium from ``envs_registry.yaml``, validated."""
+"""Register textgym's envs with Gymnasium: ``envs_registry.yaml`` and :func:`register_task`.
+
+An env id of a task is ``TextGenEnv(task=name)`` with the task's reward and token limits
+(see :class:`textgym.Task`): the YAML names only the task, the rest is filled in here.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +15,12 @@ from typing import Any
 import gymnasium as gym
 import yaml
 
-from textgym.errors import ConfigError
+from textgym.env.text_gen_env import TextGenEnv
+from textgym.errors import ConfigError, UnknownNameError
+from textgym.tasks import Task, add_task, check_new_task, get_task
 
+#: The entry point of every env id of a task.
+ENTRY_POINT = "textgym.env:TextGenEnv"
 _ALLOWED_KEYS = {"id", "entry_point", "kwargs"}
 _ID = re.compile(r"^[A-Za-z][\w.-]*-v\d+$")
 
@@ -47,8 +55,29 @@ def _validate(entry: Any, position: int) -> dict[str, Any]:
     kwargs = entry.get("kwargs") or {}
     if not isinstance(kwargs, dict):
         raise ConfigError(f"{where}: kwargs must be a mapping.")
-    _check_kwargs(_resolve(entry["entry_point"], where), kwargs, where)
+    target = _resolve(entry["entry_point"], where)
+    _check_kwargs(target, kwargs, where)
+    if "task" in kwargs and isinstance(target, type) and issubclass(target, TextGenEnv):
+        kwargs = task_env_kwargs(_yaml_task(kwargs["task"], where), **kwargs)
     return {"id": entry["id"], "entry_point": entry["entry_point"], "kwargs": kwargs}
+
+
+def _yaml_task(name: Any, where: str) -> Task:
+    try:
+        return get_task(name)
+    except UnknownNameError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def task_env_kwargs(task: Task, /, **overrides: Any) -> dict[str, Any]:
+    """The kwargs of an env id for ``task``: its name, reward and limits, then ``overrides``."""
+    return {
+        "task": task.name,
+        "reward": task.reward,
+        "max_prompt_tokens": task.max_prompt_tokens,
+        "max_new_tokens": task.max_new_tokens,
+        **overrides,
+    }
 
 
 def _resolve(entry_point: Any, where: str) -> Any:
@@ -82,3 +111,66 @@ def register_envs() -> list[str]:
         if spec["id"] not in gym.registry:
             gym.register(spec["id"], entry_point=spec["entry_point"], kwargs=spec["kwargs"])
     return [spec["id"] for spec in specs]
+
+
+def register_task(
+    task: Task, /, env_id: str | None = None, *, overwrite: bool = False, **env_kwargs: Any
+) -> None:
+    """Add ``task`` (usable as ``task=`` everywhere) and, with ``env_id``, an env id for it.
+
+    The env id is ``TextGenEnv(task=task.name)`` with the task's reward and token limits
+    unless ``env_kwargs`` set them (or any other :class:`TextGenEnv` argument, e.g.
+    ``dataset``). Everything is checked before anything is registered. Registering an
+    equal task, or the same env id with the same arguments, again changes nothing.
+
+    Args:
+        task: The :class:`textgym.Task`.
+        env_id: A Gymnasium id such as ``"MyQA-v0"``; None registers the task only.
+        overwrite: Replace a different task of the same name and an env id already taken
+            (built-in tasks cannot be replaced).
+        env_kwargs: Default :class:`TextGenEnv` arguments of the env id.
+
+    Raises:
+        ConfigError: ``task`` is no Task; its name or ``env_id`` is taken by something
+            else (without ``overwrite``); ``env_id`` is not like ``Name-v0``;
+            ``env_kwargs`` are not arguments of TextGenEnv or come without ``env_id``.
+    """
+    check_new_task(task, overwrite)
+    kwargs = _id_kwargs(task, env_id, env_kwargs)
+    if env_id is not None:
+        _check_free_id(env_id, kwargs, overwrite)
+    add_task(task, overwrite)
+    if env_id is not None:
+        gym.registry.pop(env_id, None)  # replaced knowingly: no "Overriding" warning
+        gym.register(env_id, entry_point=ENTRY_POINT, kwargs=kwargs)
+
+
+def _id_kwargs(task: Task, env_id: str | None, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The checked kwargs of ``task``'s env id."""
+    where = f"register_task({task.name!r})"
+    if env_id is None:
+        if env_kwargs:
+            raise ConfigError(
+                f"{where}: env kwargs {sorted(env_kwargs)} need an env_id to belong to; "
+                "pass env_id='Name-v0', or give them to gym.make instead."
+            )
+        return {}
+    if "task" in env_kwargs:
+        raise ConfigError(f"{where}: task= is the task being registered; drop it.")
+    _check_kwargs(TextGenEnv, env_kwargs, where)
+    return task_env_kwargs(task, **env_kwargs)
+
+
+def _check_free_id(env_id: Any, kwargs: dict[str, Any], overwrite: bool) -> None:
+    """Raise unless ``env_id`` looks like ``Name-v0`` and is free (or the same, or overwritten)."""
+    if not isinstance(env_id, str) or not _ID.match(env_id):
+        raise ConfigError(
+            f"env_id {env_id!r} must look like 'Name-v0' (letters first, then -v and a version)."
+        )
+    old = gym.registry.get(env_id)
+    if old is None or overwrite or (old.entry_point == ENTRY_POINT and old.kwargs == kwargs):
+        return
+    raise ConfigError(
+        f"env id {env_id!r} is already registered (entry point {old.entry_point!r}, kwargs "
+        f"{old.kwargs!r}); pick another id (or bump its -vN) or pass overwrite=True."
+    )

@@ -13,11 +13,12 @@ from gymnasium import spaces
 
 from textgym.data.example import Example
 from textgym.data.loading import load_examples
-from textgym.env.prompts import PromptBuilder, PromptTemplate, task_spec
+from textgym.env.prompts import PromptBuilder, PromptTemplate
 from textgym.errors import ConfigError, EnvStateError
 from textgym.models import DEFAULT_MODEL, load_tokenizer
 from textgym.rewards import make_reward, needs_references, score
 from textgym.spaces import TokenIdBox, vocab_fingerprint
+from textgym.tasks import get_task
 
 ObsDict = dict[str, np.ndarray]
 # What TextGenEnv.get_state saves: every attribute that changes while the env runs.
@@ -60,18 +61,21 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
     not a time-out, so there is nothing to bootstrap. ``truncated`` is always False.
 
     Args:
-        task: ``"summarize"``, ``"dialogue"`` or ``"translate"``: the prompt and defaults.
+        task: ``"summarize"``, ``"dialogue"``, ``"translate"`` or a task added with
+            :func:`textgym.register_task`: the prompt, the dataset fields, the default reward.
         dataset: See :func:`textgym.data.load_examples` (None: the task's shipped data).
             Rows need a reference field only if the reward reads references (see
             :func:`textgym.rewards.needs_references`): prompt-only data loads for a reward
             model (``rm:PATH``), ``perplexity``, ``LengthPenalty(target_words=N)``; for
             other rewards a missing reference fails here, naming the field.
         split: Dataset split (``"train"``, ``"validation"``, ``"test"``).
-        reward: A reward name, a ``{name: weight}`` mapping, or a reward object/callable.
+        reward: A reward name, a ``{name: weight}`` mapping, or a reward object/callable
+            (None: the task's).
         tokenizer: An embedded model name, a Hugging Face name or path, or a tokenizer.
         max_prompt_tokens: Longer prompts lose source text on the side that keeps the
             instruction (counted in ``info["prompt_truncated_tokens"]``, warned once).
-        max_new_tokens: The most tokens one episode may generate.
+            256 here; an env id registered for a task gets the task's limits.
+        max_new_tokens: The most tokens one episode may generate (48 here; see above).
         prompt_template: Replaces the task's instruction; see :class:`PromptBuilder`.
         chat_template: Use the tokenizer's chat template when it has one.
         fields: Dataset column names, e.g. ``{"source": "article"}``.
@@ -124,7 +128,7 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
             )
         self.render_mode = render_mode
         self.tokenizer = load_tokenizer(tokenizer)
-        self.reward_fn = make_reward(task_spec(task).default_reward if reward is None else reward)
+        self.reward_fn = make_reward(get_task(task).reward if reward is None else reward)
         self.examples: list[Example] = load_examples(
             dataset,
             task=task,

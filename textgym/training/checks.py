@@ -45,7 +45,8 @@ def check_env_id(env_id: Any) -> None:
             "env id",
             str(env_id),
             ENV_IDS,
-            "Pass one of these (--env, env_id=), or register your TextGenEnv with gymnasium.",
+            "Pass one of these (--env, env_id=), or register your own task and env id "
+            "with textgym.register_task(task, env_id).",
         )
     entry_point = gym.registry[env_id].entry_point
     creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
