@@ -30,11 +30,12 @@ import numpy as np
 import torch as th
 
 from textgym.errors import ConfigError
-from textgym.models import load_causal_lm
+from textgym.models import load_lm
 from textgym.policies.episode_buffer import EpisodeRolloutBuffer
 from textgym.policies.kl_controller import INITIAL_BETA, check_kl_settings
 from textgym.policies.lm_loading import resolve_dtype
 from textgym.policies.sampling import SamplingConfig, process_logits
+from textgym.policies.seq2seq import split_observation, teacher_forced
 from textgym.policies.sequences import append_actions, left_align
 from textgym.policies.teacher_forcing import head_logits, hidden_at
 
@@ -54,7 +55,7 @@ def frozen_reference(
     if reference is None:
         reference = policy.model_spec if isinstance(policy.model_spec, str) else policy.lm
     torch_dtype = resolve_dtype(dtype) if dtype else next(policy.lm.parameters()).dtype
-    model = load_causal_lm(reference) if isinstance(reference, str) else copy.deepcopy(reference)
+    model = load_lm(reference) if isinstance(reference, str) else copy.deepcopy(reference)
     model = model.to(device=policy.device, dtype=torch_dtype).eval().requires_grad_(False)
     size = model.get_output_embeddings().weight.shape[0]
     if size < policy.n_actions:
@@ -164,7 +165,11 @@ class KLPenalty:
         )
         seqs, lengths = left_align(ids, mask)
         actions = th.as_tensor(buffer.actions, device=device).long().flatten()[active]
-        ref = self.reference_log_probs(append_actions(seqs, lengths, actions), lengths, actions)
+        seqs = append_actions(seqs, lengths, actions)
+        if self.policy.seq2seq is not None:
+            ref = self.seq2seq_reference_log_probs(ids, mask, seqs, lengths, actions)
+        else:
+            ref = self.reference_log_probs(seqs, lengths, actions)
         kl = np.zeros(buffer.log_probs.size)
         kl[steps] = buffer.log_probs.reshape(-1)[steps] - (ref.double().cpu().numpy())
         return kl.reshape(buffer.log_probs.shape)
@@ -187,6 +192,23 @@ class KLPenalty:
                 dist = th.distributions.Categorical(logits=processed)
                 log_probs.append(dist.log_prob(actions[rows]))
         return th.cat(log_probs)
+
+    def seq2seq_reference_log_probs(
+        self,
+        ids: th.Tensor,
+        mask: th.Tensor,
+        seqs: th.Tensor,
+        lengths: th.Tensor,
+        actions: th.Tensor,
+    ) -> th.Tensor:
+        """:meth:`reference_log_probs` for an encoder-decoder policy, from the observations."""
+        split = split_observation(ids, mask, self.policy.seq2seq.prompt_slots)
+        with self.reference_mode(), self.policy.autocast_context():
+            out, _ = teacher_forced(self.reference, split)
+            logits = out.logits[:, : self.policy.n_actions]
+            allowed = self.policy.allowed_actions(seqs, lengths, actions)
+            processed = process_logits(logits, self.sampling, allowed)
+            return th.distributions.Categorical(logits=processed).log_prob(actions)
 
     def _finish_episodes(self, kl: np.ndarray, starts: np.ndarray, dones: np.ndarray) -> None:
         """Add up each env's episode KL; log it and update β where an episode ends."""

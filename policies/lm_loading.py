@@ -7,7 +7,7 @@ from typing import Any
 import torch as th
 
 from textgym.errors import ConfigError
-from textgym.models import load_causal_lm
+from textgym.models import load_lm
 from textgym.policies.hf_compat import dtype_kwargs
 
 _DTYPES = {"float32": th.float32, "bfloat16": th.bfloat16, "float16": th.float16}
@@ -29,14 +29,15 @@ def prepare_model(
     """Return the LM named by ``spec`` (or ``spec`` itself) ready for PPO.
 
     Args:
-        spec: An embedded model name, a Hugging Face name or path, or a model object.
+        spec: An embedded model name, a Hugging Face name or path, or a model object: a
+            causal LM, or an encoder-decoder one (the config's ``is_encoder_decoder`` says).
         dtype: Weight dtype; ``"float32"`` unless memory is short.
         gradient_checkpointing: Recompute activations in the backward pass.
         lora: ``peft.LoraConfig`` keyword arguments; only the adapters are then trained.
     """
     torch_dtype = resolve_dtype(dtype)
     if isinstance(spec, str):
-        model = load_causal_lm(spec, **dtype_kwargs(torch_dtype))
+        model = load_lm(spec, **dtype_kwargs(torch_dtype))
     else:
         model = spec.to(torch_dtype)
     if gradient_checkpointing:
@@ -54,4 +55,6 @@ def _with_lora(model: th.nn.Module, lora: dict[str, Any]) -> th.nn.Module:
         raise ConfigError(
             "lora=... needs the peft package: `pip install textgym[lora]` (or `pip install peft`)."
         ) from exc
-    return get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **lora))
+    seq2seq = getattr(model.config, "is_encoder_decoder", False)
+    task_type = "SEQ_2_SEQ_LM" if seq2seq else "CAUSAL_LM"
+    return get_peft_model(model, LoraConfig(task_type=task_type, **lora))

@@ -21,6 +21,8 @@ from textgym.policies.policy_checks import check_autocast, check_spaces, check_v
 from textgym.policies.restrictions import ActionRestrictions, RestrictionConfig
 from textgym.policies.rollout_cache import RolloutCache, StepOutput
 from textgym.policies.sampling import SamplingConfig, process_logits
+from textgym.policies.seq2seq import check_seq2seq_options, prompt_slots_of
+from textgym.policies.seq2seq_cache import Seq2SeqActor
 from textgym.policies.sequences import append_actions, left_align
 from textgym.policies.teacher_forcing import head_logits, hidden_at
 
@@ -43,7 +45,7 @@ class _Options:
 
 
 class LMPolicy(ActorCriticPolicy):
-    """Actor-critic over a causal LM.
+    """Actor-critic over a causal or an encoder-decoder LM.
 
     The LM's next-token distribution is the actor; a linear value head on the LM's last
     hidden state is the critic.
@@ -52,6 +54,12 @@ class LMPolicy(ActorCriticPolicy):
     During rollouts (``forward`` without gradients) a batched prefix KV cache makes each call
     a single decode step; in updates, :meth:`evaluate_actions` runs one forward pass per
     distinct sequence of the minibatch (see :class:`~textgym.policies.EpisodeRolloutBuffer`).
+
+    An encoder-decoder model (T5, BART, Marian: ``model.config.is_encoder_decoder``) is
+    used the same way: the observation's prompt slots go to the encoder, once per episode,
+    and the generated slots to the decoder after its start token; the critic reads the
+    decoder's last hidden state (see :mod:`~textgym.policies.seq2seq`).
+    ``value_model="separate"`` and ``nlpo_top_p`` are not supported with it yet.
 
     Args:
         observation_space: From the env.
@@ -153,7 +161,9 @@ class LMPolicy(ActorCriticPolicy):
         )
         self.value_net = self._build_value_head(opts)
         self.action_dist = CategoricalDistribution(self.n_actions)
-        self.rollout_cache = RolloutCache(self.lm) if opts.kv_cache else None
+        self.seq2seq = self._build_seq2seq(opts)
+        causal_cache = opts.kv_cache and self.seq2seq is None
+        self.rollout_cache = RolloutCache(self.lm) if causal_cache else None
         self.value_lm, self.value_cache = self._build_value_model(opts)
         self.restrictions = (  # a plain attribute: NLPO's masking model is no submodule
             ActionRestrictions(opts.restrictions, tokenizer, self.n_actions, self.lm, opts.kv_cache)
@@ -201,6 +211,13 @@ class LMPolicy(ActorCriticPolicy):
         th.nn.init.zeros_(head.bias)
         return head
 
+    def _build_seq2seq(self, opts: _Options) -> Seq2SeqActor | None:
+        """The encoder-decoder forwards, for a seq2seq model (None for a causal LM)."""
+        if not getattr(self.lm.config, "is_encoder_decoder", False):
+            return None
+        check_seq2seq_options(opts.value_model, opts.restrictions.nlpo_top_p)
+        return Seq2SeqActor(self.lm, prompt_slots_of(self.observation_space), opts.kv_cache)
+
     def _build_value_model(self, opts: _Options) -> tuple[Any, RolloutCache | None]:
         if opts.value_model == "shared":
             return None, None
@@ -227,6 +244,8 @@ class LMPolicy(ActorCriticPolicy):
                 cache.clear()
         if self.restrictions is not None:
             self.restrictions.on_training_mode(mode, self.lm)
+        if mode and self.seq2seq is not None:
+            self.seq2seq.clear()
 
     # ----------------------------------------------------------------- rollouts
     def _last_token_outputs(self, obs: PyTorchObs) -> tuple[StepOutput, th.Tensor, th.Tensor]:
@@ -235,6 +254,11 @@ class LMPolicy(ActorCriticPolicy):
         Returns the outputs and the left-aligned sequences and lengths they were computed on.
         """
         seqs, lengths = left_align(obs["input_ids"], obs["attention_mask"])
+        if self.seq2seq is not None:
+            with self.autocast_context():
+                out, tokens = self.seq2seq.at_last_token(obs, _weights_version(self.lm))
+            self.forward_tokens += tokens
+            return out, seqs, lengths
         return self._at_last_token(self.lm, self.rollout_cache, seqs, lengths), seqs, lengths
 
     def _at_last_token(
@@ -326,7 +350,12 @@ class LMPolicy(ActorCriticPolicy):
         self._after_rollout_step = False
         seqs, lengths = left_align(obs["input_ids"], obs["attention_mask"])
         seqs = append_actions(seqs, lengths, actions)  # state + action, to group
-        out = self._outputs_at(self.lm, seqs, lengths + 1, lengths - 1)
+        if self.seq2seq is not None:
+            with self.autocast_context():
+                out, tokens = self.seq2seq.teacher_forced(obs, self.group_prefixes)
+            self.forward_tokens += tokens
+        else:
+            out = self._outputs_at(self.lm, seqs, lengths + 1, lengths - 1)
         distribution = self._distribution(
             out.logits, self.allowed_actions(seqs, lengths, actions.long())
         )

@@ -234,3 +234,10 @@ def test_a_bool_field_becomes_a_flag_pair_also_in_config_files(monkeypatch, tmp_
     path.write_text("fast: false\n")
     assert p.parse_args(["--config", str(path)]).fast is False
     assert p.parse_args(["--config", str(path), "--fast"]).fast is True
+
+
+def test_compare_takes_gpus_per_run_and_a_ray_address(captured, tmp_path):
+    args = ["compare", "--rewards", "rouge1", "--out", str(tmp_path / "o"), "--backend", "ray"]
+    main([*args, "--gpus-per-run", "0.5", "--ray-address", "10.0.0.1:6379"])
+    (config,) = captured
+    assert config.gpus_per_run == 0.5 and config.ray_address == "10.0.0.1:6379"

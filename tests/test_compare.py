@@ -296,7 +296,13 @@ def test_ray_backend(tiny_lm_dir, tmp_path, monkeypatch):
     finally:
         ray.shutdown()
     assert result.trained == ["chrf__seed0"]
-    assert (tmp_path / "runs" / "chrf__seed0" / "run.json").is_file()
+    run = tmp_path / "runs" / "chrf__seed0"
+    (record,) = result.records  # the task trained in a scratch folder; the driver wrote these
+    assert record["config"]["out"] == str(run) and record["files"]["sb3"] == str(run / "ppo.zip")
+    assert (run / "ppo.zip").is_file() and (run / "hf_model").is_dir()
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["config"]["out"] == str(run)
+    assert len(list((tmp_path / "initial_evals").iterdir())) == 1
     assert "| chrf |" in (tmp_path / "report.md").read_text()
 
 

@@ -183,3 +183,13 @@ def test_out_that_is_a_file_fails_before_scoring(judgments, tmp_path, monkeypatc
         validate_rewards(judgments, ["rouge1"], bootstrap=0, out=tmp_path / "file")
     with pytest.raises(UnknownNameError, match="Did you mean 'rougeL'"):
         validate_rewards(judgments, ["rouge1", "rougel"], bootstrap=0)
+
+
+def test_cli_reward_list_keeps_bracketed_options_together():
+    from textgym.commands.validate_rewards import _rewards
+
+    assert _rewards("rouge1, clf:m[label=pos,transform=not_prob]") == [
+        "rouge1",
+        "clf:m[label=pos,transform=not_prob]",
+    ]
+    assert _rewards("rougeL:0.5,chrf:0.5") == ["rougeL:0.5,chrf:0.5"]

@@ -109,10 +109,51 @@ def load_causal_lm(spec: Any = DEFAULT_MODEL, **kwargs: Any) -> Any:
     return _from_pretrained(AutoModelForCausalLM, spec, **kwargs)
 
 
+def load_seq2seq_lm(spec: Any, **kwargs: Any) -> Any:
+    """Return an encoder-decoder LM (T5, BART, Marian) from a name, path or model object."""
+    if not isinstance(spec, (str, os.PathLike)):
+        return spec
+    from transformers import AutoModelForSeq2SeqLM
+
+    return _from_pretrained(AutoModelForSeq2SeqLM, spec, **kwargs)
+
+
+def is_encoder_decoder(spec: Any) -> bool:
+    """Whether ``spec`` (a name, path or model object) is an encoder-decoder model."""
+    if not isinstance(spec, (str, os.PathLike)):
+        return bool(getattr(getattr(spec, "config", None), "is_encoder_decoder", False))
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(resolve_pretrained(spec))
+    except (OSError, ValueError):
+        return False  # the loader then reports the problem
+    return bool(getattr(config, "is_encoder_decoder", False))
+
+
+def load_lm(spec: Any = DEFAULT_MODEL, **kwargs: Any) -> Any:
+    """A causal or an encoder-decoder LM, whichever the model's config says it is."""
+    if is_encoder_decoder(spec):
+        return load_seq2seq_lm(spec, **kwargs)
+    return load_causal_lm(spec, **kwargs)
+
+
+_OTHER_KIND = {
+    "AutoModelForCausalLM": "an encoder-decoder (seq2seq) model, but this needs a causal LM; "
+    "use textgym.models.load_lm (which picks the kind from the config) or a causal model",
+    "AutoModelForSeq2SeqLM": "a causal (decoder-only) model, but this needs an encoder-decoder "
+    "model; use textgym.models.load_lm (which picks the kind from the config) or a seq2seq model",
+}
+
+
 def _from_pretrained(cls: Any, spec: str | os.PathLike[str], **kwargs: Any) -> Any:
     path = resolve_pretrained(spec)
     try:
         return cls.from_pretrained(path, **kwargs)
+    except ValueError as exc:
+        if "Unrecognized configuration class" not in str(exc) or cls.__name__ not in _OTHER_KIND:
+            raise
+        raise ConfigError(f"{spec!r} is {_OTHER_KIND[cls.__name__]}.") from exc
     except OSError as exc:
         raise ConfigError(
             f"Could not load {spec!r} with {cls.__name__}: {exc}\n"

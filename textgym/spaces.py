@@ -20,8 +20,18 @@ class TokenIdBox(spaces.Box):
 
     The policy compares the fingerprint with its own tokenizer's, so an env and a policy
     whose tokenizers differ fail at construction even when the vocabulary sizes are equal.
+    ``prompt_slots`` (the env's ``max_prompt_tokens``) says where the prompt ends: the first
+    ``prompt_slots`` slots hold the prompt, the rest the generation. An encoder-decoder
+    policy reads it to send the prompt to the encoder and the generation to the decoder.
     """
 
-    def __init__(self, vocab_size: int, length: int, fingerprint: str | None = None) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        length: int,
+        fingerprint: str | None = None,
+        prompt_slots: int | None = None,
+    ) -> None:
         super().__init__(0, vocab_size - 1, shape=(length,), dtype=np.int64)
         self.vocab_fingerprint = fingerprint
+        self.prompt_slots = prompt_slots

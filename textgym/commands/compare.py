@@ -58,6 +58,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=c.out, help="output folder (re-use it to resume)")
     p.add_argument("--workers", type=int, default=c.workers, help="runs at the same time")
     p.add_argument("--backend", choices=BACKENDS, default=c.backend)
+    p.add_argument(
+        "--gpus-per-run",
+        type=float,
+        default=c.gpus_per_run,
+        help="GPUs reserved per run (0: none). Local: a whole number, or 1/k (0.5: two runs "
+        "share a GPU); workers get CUDA_VISIBLE_DEVICES round-robin. Ray: any fraction or count",
+    )
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="HOST:PORT",
+        help="Ray cluster to run on (with --backend ray), as `ray start --head` prints it; "
+        "default: RAY_ADDRESS, else a Ray on this machine",
+    )
     p.add_argument("--max-runs", type=int, default=None, help="train at most this many runs")
     p.add_argument("--no-keep-models", action="store_true", help="delete weights after eval")
     p.add_argument("--report-only", action="store_true", help="rebuild the report, train none")
@@ -142,6 +156,8 @@ def run(args: argparse.Namespace) -> None:
         out=args.out,
         workers=args.workers,
         backend=args.backend,
+        gpus_per_run=args.gpus_per_run,
+        ray_address=args.ray_address,
         max_runs=args.max_runs,
         keep_models=not args.no_keep_models,
         grid=parse_grid(args.grid),

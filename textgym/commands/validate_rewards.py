@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import argparse
 
+from textgym.errors import ConfigError
 from textgym.rewards.multi_reference import MULTI_REFERENCE_RULES
+from textgym.rewards.spec import split_reward_list
 from textgym.validity import ValidityResult, validate_rewards
 
 
 def _names(text: str) -> list[str]:
+    """Comma-separated names (human columns)."""
     names = [part.strip() for part in text.split(",") if part.strip()]
     if not names:
         raise argparse.ArgumentTypeError(f"{text!r} names nothing; write e.g. rouge1,rougeL")
     return names
+
+
+def _rewards(text: str) -> list[str]:
+    """Reward specs, split as ``compare --rewards`` splits them (``clf:M[a=1,b=2]`` is one)."""
+    try:
+        return list(split_reward_list(text))
+    except ConfigError as exc:  # argparse shows only an ArgumentTypeError's own message
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,9 +36,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--rewards",
-        type=_names,
+        type=_rewards,
         default=["rouge1", "rougeL", "bleu", "chrf"],
-        help="comma-separated reward names (default: rouge1,rougeL,bleu,chrf)",
+        help="comma-separated reward specs, as compare --rewards takes them "
+        "(default: rouge1,rougeL,bleu,chrf)",
     )
     p.add_argument(
         "--human-columns",

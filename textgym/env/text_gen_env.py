@@ -45,7 +45,10 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
     ``input_ids`` and ``attention_mask`` (1 on real tokens). The first ``max_prompt_tokens``
     slots hold the prompt, **left-padded**; generated tokens fill the remaining slots from
     the left, and the unused slots after them are padding (mask 0). The valid tokens, read
-    in order, are always the prompt followed by the generation so far.
+    in order, are always the prompt followed by the generation so far. The layout is the
+    same for causal and encoder-decoder policies: a causal LM reads the valid tokens in
+    order; an encoder-decoder LM encodes the prompt slots (``input_ids.prompt_slots`` of the
+    space, ``max_prompt_tokens``) and decodes the generated slots after its decoder start.
 
     ## Action
     ``Discrete(len(tokenizer))``: the id of the next token.
@@ -144,7 +147,9 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         self.eos_token_ids = frozenset(self._eos_ids(eos_token_ids))
         self.pad_token_id = self._pad_id()
         length = max_prompt_tokens + max_new_tokens
-        ids = TokenIdBox(self.vocab_size, length, vocab_fingerprint(self.tokenizer))
+        ids = TokenIdBox(
+            self.vocab_size, length, vocab_fingerprint(self.tokenizer), max_prompt_tokens
+        )
         self.observation_space = spaces.Dict(
             {"input_ids": ids, "attention_mask": spaces.Box(0, 1, shape=(length,), dtype=np.int64)}
         )

@@ -22,7 +22,7 @@ from textgym.atomic import write_text_atomic
 from textgym.env import TextGenEnv
 from textgym.errors import ConfigError
 from textgym.evaluation.generation import decode, generate_sequences
-from textgym.models import DEFAULT_MODEL, load_causal_lm
+from textgym.models import DEFAULT_MODEL, load_lm
 from textgym.policies.sampling import SamplingConfig
 from textgym.rewards.loading import check_device, default_device
 
@@ -118,7 +118,7 @@ def sample_candidates(config: SampleConfig) -> SampleResult:
         max_new_tokens=config.max_new_tokens,
     )
     device = check_device(config.device, "textgym sample") or default_device()
-    lm = load_causal_lm(config.model).to(device).eval()
+    lm = load_lm(config.model).to(device).eval()
     indices = list(range(min(config.limit or len(env.examples), len(env.examples))))
     sampling = SamplingConfig(config.temperature, config.top_k, config.top_p)
     with th.random.fork_rng(devices=[device] if device.startswith("cuda") else []):

@@ -28,7 +28,7 @@ def generate_sequences(
     """Generate for the env's examples at ``indices`` with the env's prompts and limits.
 
     Args:
-        lm: The causal LM.
+        lm: The causal LM, or an encoder-decoder one (given the prompt as its source).
         env: Its prompts, examples, EOS tokens and ``max_new_tokens`` are used.
         indices: Examples to generate for (repeat an index to sample it several times).
         batch_size: Prompts per ``generate`` call.
@@ -58,7 +58,9 @@ def generate_sequences(
             pad_token_id=env.pad_token_id,
             **options,
         )
-        for prompt, row in zip(prompts, out[:, width:].tolist(), strict=True):
+        seq2seq = getattr(getattr(lm, "config", None), "is_encoder_decoder", False)
+        new = out[:, 1:] if seq2seq else out[:, width:]  # after the decoder start token
+        for prompt, row in zip(prompts, new.tolist(), strict=True):
             cut = next((i + 1 for i, t in enumerate(row) if t in env.eos_token_ids), len(row))
             sequences.append((prompt, row[:cut]))
     return sequences

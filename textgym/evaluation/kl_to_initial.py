@@ -119,6 +119,8 @@ def batch_log_probs(lm: th.nn.Module, batch: Sequences, vocab_size: int | None) 
     ``logits_to_keep`` only the generated positions' logits are computed. A model whose
     ``forward`` takes no ``attention_mask`` and ``position_ids`` runs one pair at a time.
     """
+    if getattr(getattr(lm, "config", None), "is_encoder_decoder", False):
+        return seq2seq_log_probs(lm, batch, vocab_size)
     params = inspect.signature(lm.forward).parameters
     if "attention_mask" not in params or "position_ids" not in params:
         return [continuation_log_probs(lm, prompt, new, vocab_size) for prompt, new in batch]
@@ -133,6 +135,34 @@ def batch_log_probs(lm: th.nn.Module, batch: Sequences, vocab_size: int | None) 
     kept = logits[:, -keep:]  # position width - keep + j at index j
     return [
         th.log_softmax(kept[i, keep - 1 - len(new) : keep - 1, :vocab_size].double(), dim=-1)
+        for i, (_, new) in enumerate(batch)
+    ]
+
+
+def seq2seq_log_probs(
+    lm: th.nn.Module, batch: Sequences, vocab_size: int | None
+) -> list[th.Tensor]:
+    """:func:`batch_log_probs` of an encoder-decoder LM: prompts encoded, generations decoded.
+
+    The decoder reads ``[decoder_start_token_id] + new``, right-padded; row ``t`` of each
+    result is the distribution ``new[t]`` was drawn from.
+    """
+    device = next(lm.parameters()).device
+    start = int(lm.config.decoder_start_token_id)
+    width = max(len(prompt) for prompt, _ in batch)
+    steps = max(len(new) for _, new in batch)
+    ids = th.tensor([list(p) + [0] * (width - len(p)) for p, _ in batch], device=device)
+    mask = th.tensor([[1] * len(p) + [0] * (width - len(p)) for p, _ in batch], device=device)
+    dec = th.tensor([[start, *n] + [0] * (steps - len(n)) for _, n in batch], device=device)
+    dec_mask = th.tensor([[1] * (len(n) + 1) + [0] * (steps - len(n)) for _, n in batch])
+    logits = lm(
+        input_ids=ids,
+        attention_mask=mask,
+        decoder_input_ids=dec,
+        decoder_attention_mask=dec_mask.to(device),
+    ).logits
+    return [
+        th.log_softmax(logits[i, : len(new), :vocab_size].double(), dim=-1)
         for i, (_, new) in enumerate(batch)
     ]
 

@@ -14,7 +14,7 @@ from textgym.experiments.grid import check_settings, load_finished, pending_runs
 from textgym.experiments.job import make_env
 from textgym.experiments.lock import locked
 from textgym.experiments.report import build_report
-from textgym.experiments.runner import import_ray, run_pending
+from textgym.experiments.runner import check_backend, run_pending
 from textgym.experiments.search import import_optuna, run_search
 from textgym.rewards import make_reward
 
@@ -48,25 +48,26 @@ def compare(config: CompareConfig) -> CompareResult:
     the error is raised. Calling again resumes. ``out`` is locked while this runs (see
     :mod:`textgym.experiments.lock`), so a second ``compare`` on it fails at once.
 
-    Bad input fails before ``compare.json`` or a run is written: the settings, ``out``, the
-    rewards, and (when a run is pending) the env, dataset and fields, built once on both
-    splits.
+    Bad input fails before ``compare.json`` or a run is written: the settings, the rewards,
+    the backend (Ray's address, the GPUs), ``out``, and (when a run is pending) the env,
+    dataset and fields, built once on both splits.
 
     Raises:
         ConfigError: an unusable setting, an unknown reward, Ray missing for
-            ``backend="ray"``, Optuna missing for a search, ``out`` not a writable folder, or
-            ``out`` holding finished runs made with other shared settings.
+            ``backend="ray"`` or its address not answering, ``gpus_per_run`` GPUs not found
+            (on this machine, or on any node of the Ray cluster), Optuna missing for a
+            search, ``out`` not a writable folder, or ``out`` holding finished runs made with
+            other shared settings.
         DatasetError: the dataset is missing, empty or lacks a field.
         OutputInUseError: another ``compare`` is running on ``out``.
     """
     config.validate()
-    check_output_folder(config.out, "--out")
     for reward in config.rewards:
         make_reward(reward)  # unknown names fail now, with a suggestion, not mid-grid
-    if config.backend == "ray":
-        import_ray()
     if config.search is not None:
         import_optuna()
+    check_backend(config)  # Ray's address and the GPUs, before out is created
+    check_output_folder(config.out, "--out")
     with locked(config.out):
         return _run_grid(config)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from textgym.training import TrainConfig
 
 BACKENDS = ("local", "ray")
 SEARCHES = ("random", "tpe")
+MIN_GPU_SHARE = 1e-4  # Ray's resolution for fractional resources
 # TrainConfig fields a comparison sets per run; every other field but the axes is held equal.
 VARIED = ("reward", "seed", "out")
 
@@ -82,6 +84,15 @@ class CompareConfig:
         search_seed: Seeds the search's sampler.
         rank_by: The metric whose held-out gain ranks the configurations (and which a
             search maximises).
+        gpus_per_run: GPUs reserved for each run (0: none, runs use what ``base.device``
+            says). With ``backend="local"`` a whole number (each worker gets its own GPUs)
+            or 1/k (0.5, 0.25, ...: k workers share each GPU); with ``"ray"`` any fraction
+            below 1 or a whole number (Ray's ``num_gpus``). A run trains on one device: more
+            than one GPU per run only reserves them. Not a shared setting: it changes where
+            runs train, not their results (see :mod:`textgym.experiments.gpus`).
+        ray_address: The Ray cluster to run on (``HOST:6379``, the address ``ray start
+            --head`` prints; ``ray://HOST:10001`` for Ray Client); None: ``RAY_ADDRESS``, else
+            a Ray started on this machine. Only with ``backend="ray"``.
     """
 
     rewards: tuple[str, ...] = ("rouge1", "rougeL", "bleu", "chrf")
@@ -97,6 +108,8 @@ class CompareConfig:
     trials: int = 10
     search_seed: int = 0
     rank_by: str = "own_reward"
+    gpus_per_run: float = 0
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         self.rewards, self.seeds = tuple(self.rewards), tuple(int(s) for s in self.seeds)
@@ -125,6 +138,7 @@ class CompareConfig:
                 f"max_runs={self.max_runs!r} (--max-runs) must be an integer >= 0 (0: train "
                 "none, rebuild the report), or None (no --max-runs) for every pending run."
             )
+        check_gpu_settings(self)
         negative = [s for s in self.seeds if s < 0]
         if negative:
             raise ConfigError(
@@ -179,6 +193,56 @@ class CompareConfig:
         }
 
 
+def check_gpu_settings(config: CompareConfig) -> None:
+    """Raise unless ``gpus_per_run`` and ``ray_address`` are usable with the backend."""
+    check_gpus_per_run(config.gpus_per_run, config.backend)
+    address = config.ray_address
+    if address is not None and config.backend != "ray":
+        raise ConfigError(
+            f"ray_address={address!r} (--ray-address) is set, but backend={config.backend!r}; "
+            "add --backend ray, or drop --ray-address."
+        )
+    if address is not None and not (isinstance(address, str) and address.strip()):
+        raise ConfigError(
+            f"ray_address={address!r} (--ray-address) must be the head's address, HOST:PORT "
+            "(e.g. 10.0.0.1:6379, as `ray start --head` prints it)."
+        )
+
+
+def check_gpus_per_run(gpus: float, backend: str) -> None:
+    """Raise unless ``gpus`` GPUs per run can be reserved by ``backend``."""
+    if not _is_real(gpus) or not math.isfinite(gpus) or gpus < 0:
+        raise ConfigError(
+            f"gpus_per_run={gpus!r} (--gpus-per-run) must be a number >= 0 (0: no GPU)."
+        )
+    if gpus > 1 and gpus != int(gpus):
+        raise ConfigError(
+            f"gpus_per_run={gpus!r} (--gpus-per-run): above 1 it must be a whole number "
+            "(a run's GPUs are whole devices); below 1 it is a share of one GPU."
+        )
+    if 0 < gpus < MIN_GPU_SHARE:
+        raise ConfigError(
+            f"gpus_per_run={gpus!r} (--gpus-per-run) is below the smallest share Ray can "
+            f"reserve, {MIN_GPU_SHARE}; use 0 for no GPU."
+        )
+    if backend == "local" and 0 < gpus < 1 and not _is_share(gpus):
+        raise ConfigError(
+            f"gpus_per_run={gpus!r} (--gpus-per-run): the local backend gives each worker whole "
+            "GPUs (1, 2, ...) or an equal share of one (0.5, 0.25, ...: 1/k, k runs per GPU); "
+            "other fractions need --backend ray."
+        )
+
+
+def runs_per_gpu(gpus_per_run: float) -> int:
+    """How many runs share one GPU: k for a share 1/k, else 1."""
+    return round(1 / gpus_per_run) if 0 < gpus_per_run < 1 else 1
+
+
+def _is_share(gpus: float) -> bool:
+    """Whether ``gpus`` is 1/k for a whole k >= 2, to 1 % (0.33 is 1/3)."""
+    return abs(gpus * runs_per_gpu(gpus) - 1) < 0.01
+
+
 def check_search(config: CompareConfig) -> None:
     """Raise unless the search settings and the metric to rank by are usable."""
     options = rankable(config.base.eval_samples)
@@ -206,6 +270,10 @@ def check_search(config: CompareConfig) -> None:
 def safe_name(reward: str) -> str:
     """A reward name usable in a folder name (``evaluate:path/x`` -> ``evaluate_path_x``)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", reward).strip("_") or "reward"
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _is_int(value: object) -> bool:

@@ -5,10 +5,9 @@ it uses a :class:`~concurrent.futures.ProcessPoolExecutor` with the ``spawn`` st
 (fresh interpreters: no forked torch threads or CUDA state), each worker limited to
 ``cpu_count // workers`` torch threads. The workers die with the process that started
 them, even when it is killed with SIGKILL (see :func:`die_with_parent`), so no orphan
-keeps training and writing into ``out``. ``ray`` submits one Ray task per run, with
-``num_cpus`` set to the same share (at most one node's CPUs); it connects to the cluster
-named by ``RAY_ADDRESS`` if set, else starts a local one (or uses the one already
-initialised). On a multi-node cluster ``out`` must be on a filesystem every node sees.
+keeps training and writing into ``out``. With ``gpus_per_run`` each worker sees its own
+GPUs (see :mod:`textgym.experiments.gpus`). ``ray`` submits one Ray task per run (see
+:mod:`textgym.experiments.ray_backend`); the tasks need no disk shared with ``out``.
 
 On the first failure no new run is started; runs already going finish, then the error is
 raised. Finished runs stay finished, so re-running resumes.
@@ -26,9 +25,10 @@ import time
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from typing import Any
 
-from textgym.errors import ConfigError
 from textgym.experiments import job
 from textgym.experiments.config import CompareConfig, RunSpec
+from textgym.experiments.gpus import local_gpu_slots, set_worker_gpus
+from textgym.experiments.ray_backend import connect_ray, run_ray
 
 Record = dict[str, Any]
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -45,17 +45,34 @@ def run_pending(config: CompareConfig, specs: list[RunSpec]) -> list[Record]:
     if not specs:
         return []
     if config.backend == "ray":
-        return run_ray(config, specs)
+        return run_ray(config, specs, threads_per_worker(config.workers))
     if config.workers == 1:
         return [job.run_job(config, spec) for spec in specs]
     return run_processes(config, specs)
 
 
+def check_backend(config: CompareConfig) -> None:
+    """Check what ``config``'s backend needs, before anything is written.
+
+    ``ray``: Ray is installed, its cluster answers and has the GPUs (this connects to it).
+    ``local`` with ``gpus_per_run``: torch sees enough GPUs.
+
+    Raises:
+        ConfigError: Ray is missing or its address does not answer, or the GPUs are missing.
+    """
+    if config.backend == "ray":
+        connect_ray(config)
+    elif config.gpus_per_run:
+        local_gpu_slots(config)
+
+
 def run_processes(config: CompareConfig, specs: list[RunSpec]) -> list[Record]:
-    """Run ``specs`` in ``config.workers`` spawned processes."""
-    threads = threads_per_worker(config.workers)
+    """Run ``specs`` in spawned processes: ``config.workers``, at most as many as GPU slots."""
+    slots = local_gpu_slots(config)
+    workers = len(slots) or config.workers
+    threads = threads_per_worker(workers)
     records: list[Record] = []
-    with worker_pool(config.workers) as pool:
+    with worker_pool(workers, slots) as pool:
         futures = [pool.submit(job.run_job, config, spec, threads) for spec in specs]
         done, pending = wait(futures, return_when=FIRST_EXCEPTION)
         for future in pending:
@@ -69,14 +86,27 @@ def run_processes(config: CompareConfig, specs: list[RunSpec]) -> list[Record]:
     return records
 
 
-def worker_pool(workers: int) -> ProcessPoolExecutor:
-    """A pool of ``workers`` spawned processes that die with this process."""
+def worker_pool(workers: int, gpus: list[str] | None = None) -> ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes that die with this process.
+
+    Args:
+        workers: Processes in the pool.
+        gpus: ``CUDA_VISIBLE_DEVICES`` of each worker, in the order they start (None or []:
+            the workers inherit this process's).
+    """
+    context = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(
         workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=die_with_parent,
-        initargs=(os.getpid(),),
+        mp_context=context,
+        initializer=start_worker,
+        initargs=(os.getpid(), tuple(gpus or ()), context.Value("i", 0)),
     )
+
+
+def start_worker(parent: int, gpus: tuple[str, ...], counter: Any) -> None:
+    """Set up a new worker: it dies with ``parent`` and sees the next slot of ``gpus``."""
+    die_with_parent(parent)
+    set_worker_gpus(gpus, counter)
 
 
 def die_with_parent(parent: int) -> None:
@@ -101,41 +131,3 @@ def _exit_when_orphaned(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(PARENT_POLL_S)
     os._exit(1)
-
-
-def import_ray() -> Any:
-    """Import Ray, or raise a :class:`ConfigError` saying how to install it."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise ConfigError(
-            "backend='ray' needs Ray, which is not installed; install it with "
-            "`pip install textgym[ray]`, or use backend='local'."
-        ) from exc
-    return ray
-
-
-def ray_cpus_per_task(ray: Any, workers: int) -> int:
-    """This machine's share per worker, capped at the biggest node (else no task fits)."""
-    nodes = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
-    return max(1, min(threads_per_worker(workers), int(max(nodes, default=1))))
-
-
-def run_ray(config: CompareConfig, specs: list[RunSpec]) -> list[Record]:
-    """Run ``specs`` as Ray tasks, at most ``config.workers`` at a time."""
-    ray = import_ray()
-    if not ray.is_initialized():
-        ray.init()
-    threads = ray_cpus_per_task(ray, config.workers)
-    task = ray.remote(num_cpus=threads, max_retries=0)(job.run_job)
-    queue, running, records = list(specs), [], []
-    while queue or running:
-        while queue and len(running) < config.workers:
-            running.append(task.remote(config, queue.pop(0), threads))
-        done, running = ray.wait(running, num_returns=1)
-        try:
-            records.append(ray.get(done[0]))
-        except Exception:
-            ray.wait(running, num_returns=len(running))  # let started runs finish, start no more
-            raise
-    return records

@@ -1,12 +1,14 @@
 """Rewards: batched callables scoring generations against references, one float each.
 
 Importing this package is cheap: ``rouge_score``, ``sacrebleu``, ``evaluate``, ``nltk`` (for
-METEOR) and (for the embedding, perplexity and reward-model rewards) ``transformers`` are
-imported the first time a reward that needs them is called.
+METEOR) and (for the embedding, perplexity, reward-model and classifier rewards)
+``transformers`` are imported the first time a reward that needs them is called (a
+classifier reward on a local folder reads its config when built).
 """
 
 from textgym.reward_models.encoding import format_pair
 from textgym.rewards.base import Reward, RewardFunction, score
+from textgym.rewards.classifier import ClassifierReward
 from textgym.rewards.embedding import EmbeddingSimilarity
 from textgym.rewards.evaluate_metric import EvaluateMetric
 from textgym.rewards.length import LengthPenalty
@@ -27,6 +29,7 @@ __all__ = [
     "Bleu",
     "CallableReward",
     "Chrf",
+    "ClassifierReward",
     "EmbeddingSimilarity",
     "EvaluateMetric",
     "LengthPenalty",

@@ -8,6 +8,7 @@ from typing import Any
 
 from textgym.errors import ConfigError, unknown_name
 from textgym.rewards.base import RewardFunction
+from textgym.rewards.classifier import CLF_PREFIX, ClassifierReward, parse_classifier_spec
 from textgym.rewards.embedding import EmbeddingSimilarity
 from textgym.rewards.evaluate_metric import EvaluateMetric
 from textgym.rewards.length import LengthPenalty
@@ -22,14 +23,14 @@ from textgym.rewards.zero import ZeroReward
 
 EVALUATE_PREFIX = "evaluate:"
 RM_PREFIX = "rm:"
-PREFIXES = (EVALUATE_PREFIX, RM_PREFIX)
+PREFIXES = (EVALUATE_PREFIX, RM_PREFIX, CLF_PREFIX)
 # "perplexity:MODEL" names the LM; unlike the prefixes above, "perplexity:0.5" is a weight.
 PERPLEXITY_PREFIX = "perplexity:"
 _FACTORIES: dict[str, Callable[[], RewardFunction]] = {}
 
 _ACCEPTED = (
     "a registered name (see list_rewards()), 'evaluate:PATH_OR_NAME', 'rm:PATH_OR_NAME', "
-    "'perplexity:MODEL', a "
+    "'clf:PATH_OR_NAME[label=NAME]', 'perplexity:MODEL', a "
     "weighted sum such as 'rougeL:0.7,chrf:0.3' or {'rougeL': 0.7, 'chrf': 0.3}, a reward "
     "object with a `name`, or a function(generations, references, sources)"
 )
@@ -47,8 +48,8 @@ def register_reward(
         overwrite: Replace an existing entry instead of raising.
 
     Raises:
-        ConfigError: empty name, a name starting with ``'evaluate:'``, ``'rm:'`` or
-            ``'perplexity:'`` or holding a comma (the separator of weighted sums,
+        ConfigError: empty name, a name starting with ``'evaluate:'``, ``'rm:'``, ``'clf:'``
+            or ``'perplexity:'`` or holding a comma (the separator of weighted sums,
             ``rougeL:0.7,chrf:0.3``), a factory that is not callable, or a name already
             registered without ``overwrite=True``.
     """
@@ -56,8 +57,9 @@ def register_reward(
     if not isinstance(name, str) or not name.strip() or name.startswith(reserved) or "," in name:
         raise ConfigError(
             f"Reward name {name!r} is invalid: use a non-empty string without commas, not "
-            f"starting with {EVALUATE_PREFIX!r}, {RM_PREFIX!r} or {PERPLEXITY_PREFIX!r} (they "
-            f"load an evaluate module, a reward model and a language model)."
+            f"starting with {EVALUATE_PREFIX!r}, {RM_PREFIX!r}, {CLF_PREFIX!r} or "
+            f"{PERPLEXITY_PREFIX!r} (they load an evaluate module, a reward model, a classifier "
+            f"and a language model)."
         )
     if not callable(factory):
         raise ConfigError(
@@ -77,7 +79,7 @@ def list_rewards() -> list[str]:
 
 
 def make_single_reward(spec: Any) -> RewardFunction:
-    """Build one reward from a name, an ``'evaluate:...'``/``'rm:...'`` string or an object.
+    """Build one reward from a name, a prefixed string (``'rm:...'``, ...) or an object.
 
     Strings are not parsed for weights (that is :func:`textgym.rewards.make_reward`'s job);
     this is how :class:`~textgym.rewards.WeightedSum` resolves its parts.
@@ -85,7 +87,8 @@ def make_single_reward(spec: Any) -> RewardFunction:
     Args:
         spec: A registered name (``"rougeL"``, ``"bleu"``, ...); ``"evaluate:PATH_OR_NAME"``
             (an :class:`EvaluateMetric`); ``"rm:PATH_OR_NAME"`` (a :class:`RewardModel`,
-            loaded on first use); ``"perplexity:MODEL"`` (a :class:`Perplexity` under that
+            loaded on first use); ``"clf:PATH_OR_NAME[label=...,transform=...]"`` (a
+            :class:`ClassifierReward`); ``"perplexity:MODEL"`` (a :class:`Perplexity` under that
             LM); an object with ``__call__`` and ``name`` (returned as is);
             a plain function (a :class:`CallableReward`).
 
@@ -122,6 +125,9 @@ def _from_name(name: str) -> RewardFunction:
                 f"by `textgym train-rm` or save_pretrained) or 'rm:HF_NAME'."
             )
         return RewardModel(path)
+    if name.startswith(CLF_PREFIX):
+        model, options = parse_classifier_spec(name)
+        return ClassifierReward(model, **options)
     if name.startswith(PERPLEXITY_PREFIX):
         model = name[len(PERPLEXITY_PREFIX) :]
         if not model.strip():

@@ -1,4 +1,8 @@
-"""A learned reward: a Hugging Face sequence-classification model with one output logit."""
+"""A learned reward: a Hugging Face sequence-classification model with one output logit.
+
+:func:`load_scorer` and :func:`classifier_logits` (load once, score texts in batches) are
+shared with :class:`textgym.rewards.ClassifierReward`, which reads any label of a classifier.
+"""
 
 from __future__ import annotations
 
@@ -98,7 +102,7 @@ class RewardModel(Reward):
             )
         _check_settings(prompt_template, batch_size, normalize, max_length)
         if is_spec:
-            _check_exists(str(model))
+            check_model_path(str(model))
         self.model = absolute_if_local(str(model)) if is_spec else model
         self.tokenizer = absolute_if_local(str(tokenizer)) if _is_path(tokenizer) else tokenizer
         self.prompt_template = prompt_template
@@ -134,23 +138,10 @@ class RewardModel(Reward):
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """Return the model's logit for each already formatted text, shape ``(n,)``."""
-        import torch as th
-
         if not texts:
             return np.zeros(0, dtype=np.float64)
         model, tokenizer = self._get_model()
-        pad_id = int(model.config.pad_token_id)
-        device = next(model.parameters()).device
-        ids = encode_texts(tokenizer, texts, self.max_length or _model_max_length(tokenizer, model))
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        out = np.zeros(len(ids), dtype=np.float64)
-        for lo in range(0, len(order), self.batch_size):
-            chunk = order[lo : lo + self.batch_size]
-            input_ids, mask = right_pad([ids[i] for i in chunk], pad_id)  # (b, t) each
-            with th.no_grad():
-                logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device))
-            out[chunk] = logits.logits[:, 0].float().cpu().numpy()
-        return out
+        return classifier_logits(model, tokenizer, texts, self.batch_size, self.max_length)[:, 0]
 
     def _get_model(self) -> tuple[Any, Any]:
         if self._loaded is None:
@@ -158,22 +149,9 @@ class RewardModel(Reward):
         return self._loaded
 
     def _load(self) -> tuple[Any, Any]:
-        from textgym.models import load_tokenizer
-
-        if isinstance(self.model, str):
-            device = self.device or default_device()
-            key = (self.model, device, _stamp(self.model))
-            if key not in _MODELS:
-                _MODELS[key] = _load_classifier(self.model, device)
-            model = _MODELS[key][0]
-            tokenizer = _MODELS[key][1] if self.tokenizer is None else self.tokenizer
-        else:
-            model, tokenizer = self.model, self.tokenizer
-            if self.device is not None:
-                model.to(self.device)
-            model.eval()
+        model, tokenizer = load_scorer(self.model, self.tokenizer, self.device)
         _check_model(model, self.name)
-        return model, load_tokenizer(tokenizer)
+        return model, tokenizer
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -185,7 +163,62 @@ class RewardModel(Reward):
         return f"RewardModel({self.name!r}, normalize={self.normalize!r}{extra})"
 
 
-def _load_classifier(path: str, device: str) -> tuple[Any, Any]:
+def load_scorer(
+    model: Any, tokenizer: Any, device: str | None, fix: str = _RM_FIX
+) -> tuple[Any, Any]:
+    """The ``(model, tokenizer)`` a classifier-based reward scores with, in eval mode.
+
+    A name or path (a ``str``) is loaded with ``AutoModelForSequenceClassification`` once
+    per process, device and folder time stamp, and shared; its tokenizer is loaded from it
+    unless ``tokenizer`` is given. A model object is moved to ``device`` (if given) and
+    put in eval mode. ``fix`` ends the message of a load that fails.
+    """
+    from textgym.models import load_tokenizer
+
+    if isinstance(model, str):
+        where = device or default_device()
+        key = (model, where, _stamp(model))
+        if key not in _MODELS:
+            _MODELS[key] = _load_classifier(model, where, fix)
+        loaded, own_tokenizer = _MODELS[key]
+        return loaded, load_tokenizer(own_tokenizer if tokenizer is None else tokenizer)
+    if device is not None:
+        model.to(device)
+    model.eval()
+    return model, load_tokenizer(tokenizer)
+
+
+def classifier_logits(
+    model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int, max_length: int | None
+) -> np.ndarray:
+    """All output logits for each text, shape ``(n, num_labels)``, in ``texts`` order.
+
+    Texts are encoded with :func:`~textgym.reward_models.encoding.encode_texts` (cut to
+    ``max_length`` tokens, or the tokenizer's or model's limit, keeping the end), sorted by
+    length, right-padded with ``model.config.pad_token_id`` and run ``batch_size`` at a
+    time under ``torch.no_grad``. A text with no tokens (empty, with a tokenizer that adds
+    no special tokens) is read as one pad token.
+    """
+    import torch as th
+
+    out = np.zeros((len(texts), int(model.config.num_labels)), dtype=np.float64)
+    if not texts:
+        return out
+    pad_id = int(model.config.pad_token_id)
+    device = next(model.parameters()).device
+    ids = encode_texts(tokenizer, texts, max_length or _model_max_length(tokenizer, model))
+    ids = [row or [pad_id] for row in ids]  # a text with no tokens is read as one pad token
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    for lo in range(0, len(order), batch_size):
+        chunk = order[lo : lo + batch_size]
+        input_ids, mask = right_pad([ids[i] for i in chunk], pad_id)  # (b, t) each
+        with th.no_grad():
+            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device))
+        out[chunk] = logits.logits.float().cpu().numpy()
+    return out
+
+
+def _load_classifier(path: str, device: str, fix: str) -> tuple[Any, Any]:
     """Load a classifier and its tokenizer; give the model a pad id if it has none."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -196,9 +229,7 @@ def _load_classifier(path: str, device: str) -> tuple[Any, Any]:
         model = AutoModelForSequenceClassification.from_pretrained(resolve_pretrained(path))
     except (OSError, ValueError) as exc:  # ValueError: not a valid Hugging Face name
         where = "" if os.path.isdir(path) else f"There is no folder {path!r}, and as a name: "
-        raise ConfigError(
-            f"Could not load the reward model {path!r}. {where}{exc}\n{_RM_FIX}"
-        ) from exc
+        raise ConfigError(f"Could not load the classifier {path!r}. {where}{exc}\n{fix}") from exc
     if model.config.pad_token_id is None:  # our own copy: safe to set
         pad = tokenizer.pad_token_id
         model.config.pad_token_id = pad if pad is not None else tokenizer.eos_token_id
@@ -303,7 +334,7 @@ def _is_path(value: Any) -> bool:
     return isinstance(value, (str, os.PathLike))
 
 
-def _check_exists(spec: str) -> None:
+def check_model_path(spec: str, fix: str = _RM_FIX) -> None:
     """Reject a path-like ``spec`` that is missing (it would be misread as a Hub name)."""
     if looks_like_path(spec) and not os.path.exists(os.path.expanduser(spec)):
-        raise ConfigError(f"The reward model folder {spec!r} does not exist. {_RM_FIX}")
+        raise ConfigError(f"The model folder {spec!r} does not exist. {fix}")

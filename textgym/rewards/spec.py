@@ -5,6 +5,9 @@ Grammar (spaces around parts and weights are ignored)::
     spec    := reward | term ("," term)*
     term    := reward ":" WEIGHT
     reward  := NAME | "evaluate:" PATH_OR_NAME | "rm:" PATH_OR_NAME | "perplexity:" MODEL
+             | "clf:" PATH_OR_NAME ["[" OPTION ("," OPTION)* "]"]
+    OPTION  := "label=" NAME_OR_INDEX | "transform=" prob|not_prob|logprob|logit
+             | "text=" response|prompt+response
     WEIGHT  := a number, as Python's float() reads it: 0.5, -0.1, 1e-3
 
 - A spec is one reward without a weight (``rougeL``, ``evaluate:exact_match``,
@@ -17,7 +20,12 @@ Grammar (spaces around parts and weights are ignored)::
 - ``perplexity:MODEL`` scores fluency under that LM (``perplexity`` alone: the embedded
   default). As everywhere, a number after the last ``:`` is a weight: ``perplexity:0.1``
   is the default LM with weight 0.1, ``perplexity:gpt2:0.1`` is GPT-2 with weight 0.1.
-- ``,`` always separates parts, so a name or path in a spec cannot contain a comma.
+- ``clf:MODEL[label=toxic,transform=not_prob]`` scores one label of a text classifier
+  (:class:`~textgym.rewards.ClassifierReward`); its options sit in brackets at the end of
+  the reward, before any weight: ``rougeL:0.8,clf:unitary/toxic-bert[label=toxic,
+  transform=not_prob]:0.2``.
+- ``,`` separates parts everywhere but inside ``[...]``, so a name or path in a spec
+  cannot contain a comma, and a ``[`` must be closed.
 
 ``textgym compare --rewards`` takes a list: ``rouge1,rougeL,bleu`` (no weights) is three
 rewards, while a text whose parts have weights is one weighted sum (see
@@ -31,6 +39,7 @@ from typing import Any
 
 from textgym.errors import ConfigError
 from textgym.rewards.base import RewardFunction
+from textgym.rewards.classifier import CLF_PREFIX, EXAMPLE, parse_classifier_spec
 from textgym.rewards.registry import PREFIXES, make_single_reward
 from textgym.rewards.weighted import WeightedSum
 
@@ -43,7 +52,8 @@ def make_reward(spec: Any) -> RewardFunction:
     Args:
         spec: One of: a spec string (see :func:`parse_reward_spec`): a registered name
             (``"rougeL"``), ``"evaluate:PATH_OR_NAME"`` (an :class:`EvaluateMetric`),
-            ``"rm:PATH_OR_NAME"`` (a :class:`RewardModel`, loaded on first use) or a weighted
+            ``"rm:PATH_OR_NAME"`` (a :class:`RewardModel`, loaded on first use),
+            ``"clf:PATH_OR_NAME[label=...]"`` (a :class:`ClassifierReward`) or a weighted
             sum ``"rougeL:0.7,chrf:0.3"``; a mapping of reward (name or object) to weight
             (a :class:`WeightedSum`); an object with ``__call__`` and ``name`` (returned as
             is); a plain function (a :class:`CallableReward`).
@@ -68,7 +78,8 @@ def parse_reward_spec(text: str) -> str | dict[str, float]:
 
     Raises:
         ConfigError: an empty spec or part, several parts of which some or all lack a
-            weight, an empty weight, or a reward given twice.
+            weight, an empty weight, a reward given twice, an unclosed ``[``, or bad
+            ``clf:`` options.
     """
     parts = _parts(text)
     missing = [reward for reward, weight in parts if weight is None]
@@ -117,7 +128,31 @@ def _parts(text: str) -> list[tuple[str, float | None]]:
             f"Reward spec {text!r} is empty; write a name such as 'rougeL', or a weighted sum "
             f"such as 'rougeL:0.7,chrf:0.3'."
         )
-    return [_split_weight(part.strip(), text) for part in text.split(",")]
+    parts = [_split_weight(part.strip(), text) for part in _split_parts(text)]
+    for reward, _ in parts:
+        if reward.startswith(CLF_PREFIX):
+            parse_classifier_spec(reward)  # syntax only; the model loads in make_reward
+    return parts
+
+
+def _split_parts(text: str) -> list[str]:
+    """Split ``text`` at the commas outside ``[...]`` (the options of a ``clf:`` reward)."""
+    parts: list[str] = []
+    depth = start = 0
+    for i, char in enumerate(text):
+        if char == "[":
+            depth += 1
+        elif char == "]" and depth:
+            depth -= 1
+        elif char == "," and not depth:
+            parts.append(text[start:i])
+            start = i + 1
+    if depth:
+        raise ConfigError(
+            f"Reward spec {text!r} opens a '[' it never closes; options go in brackets at "
+            f"the end of a reward, before its weight, e.g. 'rougeL:0.8,{EXAMPLE}:0.2'."
+        )
+    return [*parts, text[start:]]
 
 
 def _split_weight(part: str, text: str) -> tuple[str, float | None]:
