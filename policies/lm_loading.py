@@ -1,7 +1,8 @@
-"""Load and prepare the policy's LM: dtype, gradient checkpointing, LoRA."""
+"""Load and prepare the policy's LM (dtype, gradient checkpointing, LoRA); its autocast."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch as th
@@ -18,6 +19,13 @@ def resolve_dtype(name: str) -> th.dtype:
     if name not in _DTYPES:
         raise ConfigError(f"dtype={name!r} is not supported; use one of {sorted(_DTYPES)}.")
     return _DTYPES[name]
+
+
+def autocast_for(autocast: str | None, device_type: str) -> AbstractContextManager:
+    """``torch.autocast`` to ``autocast``'s dtype on ``device_type`` (None: a no-op context)."""
+    if autocast is None:
+        return nullcontext()
+    return th.autocast(device_type=device_type, dtype=resolve_dtype(autocast))
 
 
 def prepare_model(

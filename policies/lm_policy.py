@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import torch as th
@@ -13,35 +12,27 @@ from stable_baselines3.common.distributions import CategoricalDistribution, Dist
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 
-from textgym.errors import ConfigError
 from textgym.models import DEFAULT_MODEL
 from textgym.policies.kl_controller import KLController
-from textgym.policies.lm_loading import prepare_model, resolve_dtype
+from textgym.policies.lm_loading import autocast_for, prepare_model
+from textgym.policies.lm_outputs import (
+    actor_at_last_token,
+    actor_teacher_forced,
+    at_actions,
+    at_last_token,
+)
+from textgym.policies.policy_build import (
+    build_actor,
+    build_restrictions,
+    build_value_head,
+    build_value_model,
+)
 from textgym.policies.policy_checks import check_autocast, check_spaces, check_vocabulary
-from textgym.policies.restrictions import ActionRestrictions, RestrictionConfig
-from textgym.policies.rollout_cache import RolloutCache, StepOutput
+from textgym.policies.policy_options import PolicyOptions, default_tokenizer
+from textgym.policies.restrictions import RestrictionConfig
+from textgym.policies.rollout_cache import StepOutput
 from textgym.policies.sampling import SamplingConfig, process_logits
-from textgym.policies.seq2seq import check_seq2seq_options, prompt_slots_of
-from textgym.policies.seq2seq_cache import Seq2SeqActor
 from textgym.policies.sequences import append_actions, left_align
-from textgym.policies.teacher_forcing import head_logits, hidden_at
-
-
-@dataclass
-class _Options:
-    """Constructor options kept outside ``nn.Module`` until ``_build`` runs."""
-
-    model: Any
-    tokenizer: Any
-    sampling: SamplingConfig
-    kv_cache: bool
-    value_model: str
-    value_head: bool
-    group_prefixes: bool
-    dropout: bool
-    autocast: str | None
-    restrictions: RestrictionConfig
-    load_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 class LMPolicy(ActorCriticPolicy):
@@ -126,11 +117,9 @@ class LMPolicy(ActorCriticPolicy):
         **kwargs: Any,
     ) -> None:
         check_spaces(observation_space, action_space)
-        if tokenizer is None:
-            tokenizer = model if isinstance(model, str) else getattr(model, "name_or_path", None)
-        self._options = _Options(
+        self._options = PolicyOptions(
             model=model,
-            tokenizer=tokenizer,
+            tokenizer=default_tokenizer(model, tokenizer),
             sampling=SamplingConfig(temperature, top_k, top_p),
             kv_cache=kv_cache,
             value_model=value_model,
@@ -141,11 +130,7 @@ class LMPolicy(ActorCriticPolicy):
             restrictions=RestrictionConfig(
                 bad_words, allowed_tokens, nlpo_top_p, nlpo_update_every
             ),
-            load_kwargs={
-                "dtype": dtype,
-                "gradient_checkpointing": gradient_checkpointing,
-                "lora": lora,
-            },
+            load_kwargs=dict(dtype=dtype, gradient_checkpointing=gradient_checkpointing, lora=lora),
         )
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
@@ -159,17 +144,12 @@ class LMPolicy(ActorCriticPolicy):
         tokenizer = check_vocabulary(
             self.lm, self.n_actions, self.observation_space, opts.tokenizer
         )
-        self.value_net = self._build_value_head(opts)
+        self.value_net = build_value_head(self.lm, opts)
         self.action_dist = CategoricalDistribution(self.n_actions)
-        self.seq2seq = self._build_seq2seq(opts)
-        causal_cache = opts.kv_cache and self.seq2seq is None
-        self.rollout_cache = RolloutCache(self.lm) if causal_cache else None
-        self.value_lm, self.value_cache = self._build_value_model(opts)
-        self.restrictions = (  # a plain attribute: NLPO's masking model is no submodule
-            ActionRestrictions(opts.restrictions, tokenizer, self.n_actions, self.lm, opts.kv_cache)
-            if opts.restrictions.active
-            else None
-        )
+        self.seq2seq, self.rollout_cache = build_actor(self.lm, opts, self.observation_space)
+        self.value_lm, self.value_cache = build_value_model(opts)
+        # a plain attribute: NLPO's masking model is no submodule
+        self.restrictions = build_restrictions(opts, tokenizer, self.n_actions, self.lm)
         self.forward_tokens = 0  # tokens run through the LM outside the rollout cache
         self._after_rollout_step = False  # the last call was a rollout step (see predict_values)
         self.kl_controller = KLController()
@@ -184,54 +164,8 @@ class LMPolicy(ActorCriticPolicy):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        opts = self._options
-        data.update(
-            model=opts.model,
-            tokenizer=opts.tokenizer,
-            temperature=opts.sampling.temperature,
-            top_k=opts.sampling.top_k,
-            top_p=opts.sampling.top_p,
-            kv_cache=opts.kv_cache,
-            value_model=opts.value_model,
-            value_head=opts.value_head,
-            group_prefixes=self.group_prefixes,
-            dropout=opts.dropout,
-            autocast=opts.autocast,
-            **vars(opts.restrictions),
-            **opts.load_kwargs,
-        )
+        data.update(self._options.constructor_parameters(), group_prefixes=self.group_prefixes)
         return data
-
-    def _build_value_head(self, opts: _Options) -> th.nn.Linear | None:
-        """A zero-initialised linear head on the last hidden state (None without a critic)."""
-        if not opts.value_head:
-            return None
-        head = th.nn.Linear(self.lm.get_input_embeddings().embedding_dim, 1)
-        th.nn.init.zeros_(head.weight)
-        th.nn.init.zeros_(head.bias)
-        return head
-
-    def _build_seq2seq(self, opts: _Options) -> Seq2SeqActor | None:
-        """The encoder-decoder forwards, for a seq2seq model (None for a causal LM)."""
-        if not getattr(self.lm.config, "is_encoder_decoder", False):
-            return None
-        check_seq2seq_options(opts.value_model, opts.restrictions.nlpo_top_p)
-        return Seq2SeqActor(self.lm, prompt_slots_of(self.observation_space), opts.kv_cache)
-
-    def _build_value_model(self, opts: _Options) -> tuple[Any, RolloutCache | None]:
-        if opts.value_model == "shared":
-            return None, None
-        if opts.value_model != "separate":
-            raise ConfigError(
-                f"value_model={opts.value_model!r} is not supported; use 'shared' or 'separate'."
-            )
-        if not opts.value_head:
-            raise ConfigError(
-                "value_model='separate' puts the value head on a second LM, but "
-                "value_head=False has no value head; drop one of the two."
-            )
-        value_lm = prepare_model(opts.model, **opts.load_kwargs)
-        return value_lm, RolloutCache(value_lm) if opts.kv_cache else None
 
     def set_training_mode(self, mode: bool) -> None:
         """Train mode for the value head; the LM's dropout stays off unless ``dropout=True``."""
@@ -254,28 +188,22 @@ class LMPolicy(ActorCriticPolicy):
         Returns the outputs and the left-aligned sequences and lengths they were computed on.
         """
         seqs, lengths = left_align(obs["input_ids"], obs["attention_mask"])
-        if self.seq2seq is not None:
-            with self.autocast_context():
-                out, tokens = self.seq2seq.at_last_token(obs, _weights_version(self.lm))
-            self.forward_tokens += tokens
-            return out, seqs, lengths
-        return self._at_last_token(self.lm, self.rollout_cache, seqs, lengths), seqs, lengths
+        args = (self.lm, self.seq2seq, self.rollout_cache, obs, seqs, lengths)
+        return self._run(actor_at_last_token, *args), seqs, lengths
 
-    def _at_last_token(
-        self, lm: th.nn.Module, cache: RolloutCache | None, seqs: th.Tensor, lengths: th.Tensor
-    ) -> StepOutput:
-        """``lm``'s outputs at each sequence's last token, from ``cache`` when no grad is needed."""
-        if cache is not None and not th.is_grad_enabled():
-            with self.autocast_context():
-                return cache.step(seqs, lengths, _weights_version(lm))
-        return self._outputs_at(lm, seqs, lengths, lengths - 1)
+    def _run(self, forward: Callable[..., tuple[StepOutput, int]], *args: Any) -> StepOutput:
+        """Run ``forward(*args, self.group_prefixes)`` under autocast; count its LM tokens."""
+        with self.autocast_context():
+            out, tokens = forward(*args, self.group_prefixes)
+        self.forward_tokens += tokens
+        return out
 
     def _values(self, out: StepOutput, seqs: th.Tensor, lengths: th.Tensor) -> th.Tensor:
         """Values ``(B, 1)`` at each sequence's last token (``out``: the policy LM's outputs)."""
         if self.value_net is None:
             return self._no_values(seqs)
         if self.value_lm is not None:
-            out = self._at_last_token(self.value_lm, self.value_cache, seqs, lengths)
+            out = self._run(at_last_token, self.value_lm, self.value_cache, seqs, lengths)
         return self.value_net(out.hidden.float())
 
     def _distribution(self, logits: th.Tensor, allowed: th.Tensor | None) -> Distribution:
@@ -339,7 +267,7 @@ class LMPolicy(ActorCriticPolicy):
         """Values of the rows that continue their cached episode; 0 for new episodes."""
         seqs, lengths = left_align(obs["input_ids"], obs["attention_mask"])
         seqs, lengths, fresh = self.rollout_cache.keep_fresh_rows(seqs, lengths)
-        out = self._at_last_token(self.lm, self.rollout_cache, seqs, lengths)
+        out = self._run(at_last_token, self.lm, self.rollout_cache, seqs, lengths)
         return self._values(out, seqs, lengths).masked_fill(fresh[:, None], 0.0)
 
     # ------------------------------------------------------------------ updates
@@ -350,19 +278,14 @@ class LMPolicy(ActorCriticPolicy):
         self._after_rollout_step = False
         seqs, lengths = left_align(obs["input_ids"], obs["attention_mask"])
         seqs = append_actions(seqs, lengths, actions)  # state + action, to group
-        if self.seq2seq is not None:
-            with self.autocast_context():
-                out, tokens = self.seq2seq.teacher_forced(obs, self.group_prefixes)
-            self.forward_tokens += tokens
-        else:
-            out = self._outputs_at(self.lm, seqs, lengths + 1, lengths - 1)
+        out = self._run(actor_teacher_forced, self.lm, self.seq2seq, obs, seqs, lengths)
         distribution = self._distribution(
             out.logits, self.allowed_actions(seqs, lengths, actions.long())
         )
         if self.value_net is None:
             values = self._no_values(seqs)
         elif self.value_lm is not None:
-            out = self._outputs_at(self.value_lm, seqs, lengths + 1, lengths - 1)
+            out = self._run(at_actions, self.value_lm, seqs, lengths)
             values = self.value_net(out.hidden.float())
         else:
             values = self.value_net(out.hidden.float())
@@ -372,23 +295,6 @@ class LMPolicy(ActorCriticPolicy):
         """Zeros ``(B, 1)``: the values of a policy without a value head."""
         return th.zeros(rows.shape[0], 1, device=rows.device)
 
-    def _outputs_at(
-        self, lm: th.nn.Module, seqs: th.Tensor, lengths: th.Tensor, positions: th.Tensor
-    ) -> StepOutput:
-        """LM outputs of row ``i`` at ``positions[i]``, one forward per prefix group."""
-        with self.autocast_context():
-            hidden, tokens = hidden_at(lm, seqs, lengths, positions, self.group_prefixes)
-            self.forward_tokens += tokens
-            return StepOutput(head_logits(lm, hidden), hidden)
-
     def autocast_context(self) -> AbstractContextManager:
         """``torch.autocast`` for LM forwards when ``autocast`` is set (else a no-op)."""
-        dtype = self._options.autocast
-        if dtype is None:
-            return nullcontext()
-        return th.autocast(device_type=self.device.type, dtype=resolve_dtype(dtype))
-
-
-def _weights_version(lm: th.nn.Module) -> tuple[int, ...]:
-    """Changes whenever any weight of ``lm`` is modified in place (optimizer steps, loading)."""
-    return tuple(p._version for p in lm.parameters())
+        return autocast_for(self._options.autocast, self.device.type)

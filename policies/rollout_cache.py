@@ -34,6 +34,14 @@ class StepOutput:
     hidden: th.Tensor
 
 
+def weights_version(model: th.nn.Module) -> tuple[int, ...]:
+    """Changes whenever any weight of ``model`` is modified in place (optimizer steps, loading).
+
+    The caches' ``version``: outputs cached under other weights are stale.
+    """
+    return tuple(p._version for p in model.parameters())
+
+
 def run_lm(
     model: th.nn.Module,
     input_ids: th.Tensor,

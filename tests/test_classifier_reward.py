@@ -21,7 +21,8 @@ from textgym.rewards import (
     register_reward,
     score,
 )
-from textgym.rewards.classifier import parse_classifier_spec, transform_logits
+from textgym.rewards.classifier import transform_logits
+from textgym.rewards.classifier_spec import parse_classifier_spec
 from textgym.rewards.spec import split_reward_list
 
 TEXTS = ["the cat sat on the mat", "good", "a big red dog ran in the park and it was happy", ""]

@@ -3,7 +3,8 @@
 :class:`ClassifierReward` turns any Hugging Face ``AutoModelForSequenceClassification``
 with one or more labels into a reward, e.g. ``1 - p(toxic)`` from a toxicity classifier.
 As a spec (see :mod:`textgym.rewards.spec`) it is ``clf:PATH_OR_NAME[OPTIONS]``, with the
-options ``label=``, ``transform=`` and ``text=`` (:func:`parse_classifier_spec`)::
+options ``label=``, ``transform=`` and ``text=``
+(:func:`~textgym.rewards.classifier_spec.parse_classifier_spec`)::
 
     clf:unitary/toxic-bert[label=toxic,transform=not_prob]
     rougeL:0.8,clf:runs/sentiment[label=pos]:0.2
@@ -22,14 +23,10 @@ from textgym.errors import ConfigError, did_you_mean
 from textgym.reward_models.encoding import format_pair
 from textgym.rewards.base import Reward
 from textgym.rewards.batch_checks import check_lengths
+from textgym.rewards.classifier_spec import CLF_PREFIX, EXAMPLE, TEXTS, TRANSFORMS
 from textgym.rewards.loading import absolute_if_local, check_device
-from textgym.rewards.reward_model import check_model_path, classifier_logits, load_scorer
+from textgym.rewards.scoring_model import check_model_path, classifier_logits, load_scorer
 
-CLF_PREFIX = "clf:"
-TRANSFORMS = ("prob", "not_prob", "logprob", "logit")
-TEXTS = ("response", "prompt+response")
-OPTIONS = ("label", "transform", "text")
-EXAMPLE = "clf:unitary/toxic-bert[label=toxic,transform=not_prob]"
 _FIX = (
     f"Pass a folder saved by save_pretrained, or a Hugging Face name (needs internet), "
     f"e.g. '{EXAMPLE}'."
@@ -166,57 +163,6 @@ def transform_logits(logits: np.ndarray, index: int, transform: str, sigmoid: bo
     if transform == "logprob":
         return logp
     return np.exp(logp) if transform == "prob" else -np.expm1(logp)
-
-
-def parse_classifier_spec(spec: str) -> tuple[str, dict[str, str]]:
-    """Split ``clf:MODEL[key=value,...]`` into the model and its options.
-
-    ``"clf:org/tox[label=toxic,transform=not_prob]"`` ->
-    ``("org/tox", {"label": "toxic", "transform": "not_prob"})``. The options are the
-    trailing ``[...]``; a model path that itself ends in ``]`` takes an empty ``[]``.
-
-    Raises:
-        ConfigError: no model, an unclosed ``[``, an option that is not ``key=value``, an
-            unknown or repeated key, an empty value, or a bad transform or text.
-    """
-    body = spec[len(CLF_PREFIX) :] if spec.startswith(CLF_PREFIX) else spec
-    model, options = body.strip(), ""
-    if model.endswith("]") and "[" in model:
-        cut = model.rindex("[")
-        model, options = model[:cut].strip(), model[cut + 1 : -1]
-    elif "[" in model:
-        raise _spec_error(spec, "opens '[' but does not end with ']'")
-    if not model:
-        raise _spec_error(spec, "names no model")
-    settings = _options(options, spec)
-    for key, allowed in (("transform", TRANSFORMS), ("text", TEXTS)):
-        if settings.get(key, allowed[0]) not in allowed:
-            raise _spec_error(spec, f"has {key}={settings[key]}, not one of {'|'.join(allowed)}")
-    return model, settings
-
-
-def _options(text: str, spec: str) -> dict[str, str]:
-    settings: dict[str, str] = {}
-    for item in filter(str.strip, text.split(",")):
-        key, sep, value = (part.strip() for part in item.partition("="))
-        if not sep or not value:
-            raise _spec_error(spec, f"has the option {item.strip()!r}, not KEY=VALUE")
-        if key not in OPTIONS:
-            hint = did_you_mean(key, OPTIONS)
-            raise _spec_error(spec, f"has an unknown option {key!r}.{hint} Options: {OPTIONS}")
-        if key in settings:
-            raise _spec_error(spec, f"gives {key!r} twice")
-        settings[key] = value
-    return settings
-
-
-def _spec_error(spec: str, problem: str) -> ConfigError:
-    return ConfigError(
-        f"Classifier spec {spec!r} {problem}. Write {CLF_PREFIX}PATH_OR_NAME[OPTIONS] with "
-        f"options label=NAME_OR_INDEX, transform={'|'.join(TRANSFORMS)}, "
-        f"text={'|'.join(TEXTS)}, e.g. '{EXAMPLE}' (in a weighted sum: "
-        f"'rougeL:0.8,{EXAMPLE}:0.2')."
-    )
 
 
 def _check_settings(transform: Any, text: Any, batch_size: Any, max_length: Any) -> None:

@@ -8,7 +8,8 @@ from typing import Any
 
 from textgym.errors import ConfigError, unknown_name
 from textgym.rewards.base import RewardFunction
-from textgym.rewards.classifier import CLF_PREFIX, ClassifierReward, parse_classifier_spec
+from textgym.rewards.classifier import ClassifierReward
+from textgym.rewards.classifier_spec import CLF_PREFIX, parse_classifier_spec
 from textgym.rewards.embedding import EmbeddingSimilarity
 from textgym.rewards.evaluate_metric import EvaluateMetric
 from textgym.rewards.length import LengthPenalty

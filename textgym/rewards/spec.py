@@ -39,7 +39,7 @@ from typing import Any
 
 from textgym.errors import ConfigError
 from textgym.rewards.base import RewardFunction
-from textgym.rewards.classifier import CLF_PREFIX, EXAMPLE, parse_classifier_spec
+from textgym.rewards.classifier_spec import CLF_PREFIX, EXAMPLE, parse_classifier_spec
 from textgym.rewards.registry import PREFIXES, make_single_reward
 from textgym.rewards.weighted import WeightedSum
 
