@@ -301,3 +301,21 @@ def test_compare_cli_takes_classifier_rewards(monkeypatch, clf_dir, tmp_path):
     spec = f"clf:{clf_dir}[label=pos]"
     assert main(["compare", "--rewards", f"rougeL,{spec}", "--out", str(tmp_path)]) == 0
     assert configs[-1].rewards == ("rougeL", spec)
+
+
+def test_reward_models_and_classifiers_take_a_device(clf_dir):
+    from textgym.rewards import RewardModel, make_reward
+    from textgym.rewards.classifier_spec import parse_rm_spec
+
+    assert parse_rm_spec("rm:runs/rm[device=cuda:1]") == ("runs/rm", {"device": "cuda:1"})
+    assert parse_rm_spec("rm:runs/rm") == ("runs/rm", {})
+    rm = make_reward(f"rm:{clf_dir}[device=cpu]")
+    assert isinstance(rm, RewardModel) and str(rm.device) == "cpu"
+    clf = make_reward(f"clf:{clf_dir}[label=pos,device=cpu]")
+    assert str(clf.device) == "cpu" and run(clf).shape == (len(TEXTS),)
+    total = make_reward(f"rougeL:0.5,rm:{clf_dir}[device=cpu]:0.5")
+    assert sorted(total.weights.values()) == [0.5, 0.5]
+    with pytest.raises(ConfigError, match=r"unknown option 'label'.*rm:runs/rm\[device=cuda:1\]"):
+        make_reward(f"rm:{clf_dir}[label=pos]")
+    with pytest.raises(ConfigError, match="device"):
+        make_reward(f"rm:{clf_dir}[device=cuda:7]")

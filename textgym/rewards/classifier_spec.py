@@ -1,22 +1,29 @@
-"""The spec of a classifier reward: ``clf:PATH_OR_NAME[OPTIONS]``.
+"""The specs of model rewards: ``clf:PATH_OR_NAME[OPTIONS]`` and ``rm:PATH_OR_NAME[OPTIONS]``.
 
-The options are ``label=``, ``transform=`` and ``text=`` of
-:class:`~textgym.rewards.ClassifierReward` (:func:`parse_classifier_spec`); in a weighted
-sum (:mod:`textgym.rewards.spec`) the weight follows the options::
+A classifier's options are ``label=``, ``transform=``, ``text=`` and ``device=`` of
+:class:`~textgym.rewards.ClassifierReward` (:func:`parse_classifier_spec`); a reward model's
+is ``device=`` (:func:`parse_rm_spec`), so a reward model can run on another device than the
+policy. In a weighted sum (:mod:`textgym.rewards.spec`) the weight follows the options::
 
-    clf:unitary/toxic-bert[label=toxic,transform=not_prob]
+    clf:unitary/toxic-bert[label=toxic,transform=not_prob,device=cuda:1]
     rougeL:0.8,clf:runs/sentiment[label=pos]:0.2
+    rm:runs/rm[device=cuda:1]
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from textgym.errors import ConfigError, did_you_mean
 
 CLF_PREFIX = "clf:"
 TRANSFORMS = ("prob", "not_prob", "logprob", "logit")
 TEXTS = ("response", "prompt+response")
-OPTIONS = ("label", "transform", "text")
+OPTIONS = ("label", "transform", "text", "device")
 EXAMPLE = "clf:unitary/toxic-bert[label=toxic,transform=not_prob]"
+RM_PREFIX = "rm:"
+RM_OPTIONS = ("device",)
+RM_EXAMPLE = "rm:runs/rm[device=cuda:1]"
 
 
 def parse_classifier_spec(spec: str) -> tuple[str, dict[str, str]]:
@@ -30,33 +37,53 @@ def parse_classifier_spec(spec: str) -> tuple[str, dict[str, str]]:
         ConfigError: no model, an unclosed ``[``, an option that is not ``key=value``, an
             unknown or repeated key, an empty value, or a bad transform or text.
     """
-    body = spec[len(CLF_PREFIX) :] if spec.startswith(CLF_PREFIX) else spec
-    model, options = body.strip(), ""
-    if model.endswith("]") and "[" in model:
-        cut = model.rindex("[")
-        model, options = model[:cut].strip(), model[cut + 1 : -1]
-    elif "[" in model:
-        raise _spec_error(spec, "opens '[' but does not end with ']'")
-    if not model:
-        raise _spec_error(spec, "names no model")
-    settings = _options(options, spec)
+    model, options = split_options(spec, CLF_PREFIX, _spec_error)
+    settings = _options(options, spec, OPTIONS, _spec_error)
     for key, allowed in (("transform", TRANSFORMS), ("text", TEXTS)):
         if settings.get(key, allowed[0]) not in allowed:
             raise _spec_error(spec, f"has {key}={settings[key]}, not one of {'|'.join(allowed)}")
     return model, settings
 
 
-def _options(text: str, spec: str) -> dict[str, str]:
+def parse_rm_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """Split ``rm:MODEL[device=...]`` into the model and its options (see the module doc).
+
+    Raises:
+        ConfigError: no model, an unclosed ``[``, or an option other than ``device=VALUE``.
+    """
+    model, options = split_options(spec, RM_PREFIX, _rm_error)
+    return model, _options(options, spec, RM_OPTIONS, _rm_error)
+
+
+def split_options(
+    spec: str, prefix: str, error: Callable[[str, str], ConfigError]
+) -> tuple[str, str]:
+    """``PREFIX MODEL[OPTIONS]`` -> ``(MODEL, OPTIONS)``; a model ending in ``]`` takes ``[]``."""
+    body = spec[len(prefix) :] if spec.startswith(prefix) else spec
+    model, options = body.strip(), ""
+    if model.endswith("]") and "[" in model:
+        cut = model.rindex("[")
+        model, options = model[:cut].strip(), model[cut + 1 : -1]
+    elif "[" in model:
+        raise error(spec, "opens '[' but does not end with ']'")
+    if not model:
+        raise error(spec, "names no model")
+    return model, options
+
+
+def _options(
+    text: str, spec: str, allowed: tuple[str, ...], error: Callable[[str, str], ConfigError]
+) -> dict[str, str]:
     settings: dict[str, str] = {}
     for item in filter(str.strip, text.split(",")):
         key, sep, value = (part.strip() for part in item.partition("="))
         if not sep or not value:
-            raise _spec_error(spec, f"has the option {item.strip()!r}, not KEY=VALUE")
-        if key not in OPTIONS:
-            hint = did_you_mean(key, OPTIONS)
-            raise _spec_error(spec, f"has an unknown option {key!r}.{hint} Options: {OPTIONS}")
+            raise error(spec, f"has the option {item.strip()!r}, not KEY=VALUE")
+        if key not in allowed:
+            hint = did_you_mean(key, allowed)
+            raise error(spec, f"has an unknown option {key!r}.{hint} Options: {allowed}")
         if key in settings:
-            raise _spec_error(spec, f"gives {key!r} twice")
+            raise error(spec, f"gives {key!r} twice")
         settings[key] = value
     return settings
 
@@ -65,6 +92,13 @@ def _spec_error(spec: str, problem: str) -> ConfigError:
     return ConfigError(
         f"Classifier spec {spec!r} {problem}. Write {CLF_PREFIX}PATH_OR_NAME[OPTIONS] with "
         f"options label=NAME_OR_INDEX, transform={'|'.join(TRANSFORMS)}, "
-        f"text={'|'.join(TEXTS)}, e.g. '{EXAMPLE}' (in a weighted sum: "
+        f"text={'|'.join(TEXTS)}, device=DEVICE, e.g. '{EXAMPLE}' (in a weighted sum: "
         f"'rougeL:0.8,{EXAMPLE}:0.2')."
+    )
+
+
+def _rm_error(spec: str, problem: str) -> ConfigError:
+    return ConfigError(
+        f"Reward-model spec {spec!r} {problem}. Write {RM_PREFIX}PATH_OR_NAME, optionally with "
+        f"[device=DEVICE], e.g. '{RM_EXAMPLE}' (in a weighted sum: 'rougeL:0.5,{RM_EXAMPLE}:0.5')."
     )

@@ -9,7 +9,12 @@ from typing import Any
 from textgym.errors import ConfigError, unknown_name
 from textgym.rewards.base import RewardFunction
 from textgym.rewards.classifier import ClassifierReward
-from textgym.rewards.classifier_spec import CLF_PREFIX, parse_classifier_spec
+from textgym.rewards.classifier_spec import (
+    CLF_PREFIX,
+    RM_PREFIX,
+    parse_classifier_spec,
+    parse_rm_spec,
+)
 from textgym.rewards.embedding import EmbeddingSimilarity
 from textgym.rewards.evaluate_metric import EvaluateMetric
 from textgym.rewards.length import LengthPenalty
@@ -23,7 +28,6 @@ from textgym.rewards.word_count import WordCount
 from textgym.rewards.zero import ZeroReward
 
 EVALUATE_PREFIX = "evaluate:"
-RM_PREFIX = "rm:"
 PREFIXES = (EVALUATE_PREFIX, RM_PREFIX, CLF_PREFIX)
 # "perplexity:MODEL" names the LM; unlike the prefixes above, "perplexity:0.5" is a weight.
 PERPLEXITY_PREFIX = "perplexity:"
@@ -119,13 +123,13 @@ def _from_name(name: str) -> RewardFunction:
             )
         return EvaluateMetric(path)
     if name.startswith(RM_PREFIX):
-        path = name[len(RM_PREFIX) :]
-        if not path.strip():
+        if not name[len(RM_PREFIX) :].strip():
             raise ConfigError(
                 f"{name!r} names no model; write 'rm:path/to/reward_model' (a folder saved "
                 f"by `textgym train-rm` or save_pretrained) or 'rm:HF_NAME'."
             )
-        return RewardModel(path)
+        path, options = parse_rm_spec(name)
+        return RewardModel(path, **options)
     if name.startswith(CLF_PREFIX):
         model, options = parse_classifier_spec(name)
         return ClassifierReward(model, **options)

@@ -39,7 +39,13 @@ from typing import Any
 
 from textgym.errors import ConfigError
 from textgym.rewards.base import RewardFunction
-from textgym.rewards.classifier_spec import CLF_PREFIX, EXAMPLE, parse_classifier_spec
+from textgym.rewards.classifier_spec import (
+    CLF_PREFIX,
+    EXAMPLE,
+    RM_PREFIX,
+    parse_classifier_spec,
+    parse_rm_spec,
+)
 from textgym.rewards.registry import PREFIXES, make_single_reward
 from textgym.rewards.weighted import WeightedSum
 
@@ -132,6 +138,8 @@ def _parts(text: str) -> list[tuple[str, float | None]]:
     for reward, _ in parts:
         if reward.startswith(CLF_PREFIX):
             parse_classifier_spec(reward)  # syntax only; the model loads in make_reward
+        elif reward.startswith(RM_PREFIX) and reward.endswith("]"):
+            parse_rm_spec(reward)
     return parts
 
 
