@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check: one command, about 8 minutes on one H100/H200-class GPU.
-#   1. the real-model tests (tests/test_real_model.py) on CUDA;
+#   1. the real-model tests (tests/test_real_model.py) on CUDA, and the tests that only run with
+#      a GPU (the KL reference on the CPU beside a GPU policy);
 #   2. the rollout (P1: 128- and 391-token prompts, 1 and 4 episodes/env), update, KL and
 #      end-to-end (P3, textgym vs TRL's GRPOTrainer) benchmarks on CUDA, in float32 and under
 #      bfloat16 autocast (float32 master weights).
@@ -26,6 +27,8 @@ step() {  # step NAME SECONDS COMMAND...: run one step with a time limit, log it
 }
 step real_model_tests 150 env TEXTGYM_TEST_DEVICE=cuda "$py" -P -m pytest -q -p no:cacheprovider \
   "$here/../tests/test_real_model.py"
+step gpu_only_tests 90 "$py" -P -m pytest -q -p no:cacheprovider \
+  "$here/../tests/test_device_placement.py"
 for dtype in float32 autocast; do
   for setting in "128 1" "391 1" "128 4"; do
     set -- $setting

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch as th
 
+from textgym.devices import check_device
 from textgym.errors import ConfigError
 from textgym.models import load_lm
 from textgym.policies.episode_buffer import EpisodeRolloutBuffer
@@ -41,22 +42,34 @@ from textgym.policies.teacher_forcing import head_logits, hidden_at
 
 
 def frozen_reference(
-    policy: Any, reference: Any = None, dtype: str | None = None
+    policy: Any, reference: Any = None, dtype: str | None = None, device: str | None = None
 ) -> tuple[th.nn.Module, Callable[[], AbstractContextManager]]:
     """The frozen reference LM, and the context it runs in.
 
     ``reference`` (a name, path or model) if given; for a LoRA policy, the policy's own model
     run with its adapters disabled (no second copy); else the initial model the policy was
     built from: loaded again by name (so it is right after ``PPO.load`` too), or a copy of a
-    model object. ``dtype`` (e.g. ``"bfloat16"``) overrides the policy's weight dtype.
+    model object. ``dtype`` (e.g. ``"bfloat16"``) overrides the policy's weight dtype;
+    ``device`` (e.g. ``"cuda:1"``) the policy's device.
+
+    Raises:
+        ConfigError: ``device`` is not a device here, or is asked of a LoRA policy's own
+            reference; the reference predicts fewer tokens than the policy acts over.
     """
+    device = check_device(device, "add_kl_penalty reference_device") or policy.device
     if reference is None and hasattr(policy.lm, "disable_adapter"):
+        if th.device(device) != policy.device:
+            raise ConfigError(
+                f"A LoRA policy's reference is its own model with the adapters off, on "
+                f"{policy.device}; to run the reference on {device}, pass a separate copy: "
+                f"reference='<the base model's name or path>'."
+            )
         return policy.lm, policy.lm.disable_adapter
     if reference is None:
         reference = policy.model_spec if isinstance(policy.model_spec, str) else policy.lm
     torch_dtype = resolve_dtype(dtype) if dtype else next(policy.lm.parameters()).dtype
     model = load_lm(reference) if isinstance(reference, str) else copy.deepcopy(reference)
-    model = model.to(device=policy.device, dtype=torch_dtype).eval().requires_grad_(False)
+    model = model.to(device=device, dtype=torch_dtype).eval().requires_grad_(False)
     size = model.get_output_embeddings().weight.shape[0]
     if size < policy.n_actions:
         raise ConfigError(
@@ -107,6 +120,8 @@ class KLPenalty:
         reference_dtype: Weight dtype of the reference (default: the policy's). ``"bfloat16"``
             halves its memory, at the cost of bfloat16 rounding in the KL.
         max_tokens: Bound on the padded tokens of one reference forward.
+        reference_device: Device of the reference (default: the policy's). Its inputs go
+            there and its log-probabilities come back to the policy's device.
     """
 
     def __init__(
@@ -116,9 +131,13 @@ class KLPenalty:
         algorithm: Any = None,
         reference_dtype: str | None = None,
         max_tokens: int = 2048,
+        reference_device: str | None = None,
     ) -> None:
         self.policy = policy
-        self.reference, self.reference_mode = frozen_reference(policy, reference, reference_dtype)
+        self.reference, self.reference_mode = frozen_reference(
+            policy, reference, reference_dtype, reference_device
+        )
+        self.reference_device = next(self.reference.parameters()).device
         self.sampling = SamplingConfig(temperature=policy.sampling.temperature)
         self.algorithm = algorithm
         self.max_tokens = max_tokens
@@ -178,13 +197,19 @@ class KLPenalty:
         self, seqs: th.Tensor, lengths: th.Tensor, actions: th.Tensor
     ) -> th.Tensor:
         """``log π_ref(actions[i] | seqs[i, :lengths[i]])``; ``seqs`` also hold the actions."""
+        here, there = actions.device, self.reference_device
         with self.reference_mode(), self.policy.autocast_context():
             hidden, _ = hidden_at(
-                self.reference, seqs, lengths + 1, lengths - 1, max_tokens=self.max_tokens
+                self.reference,
+                seqs.to(there),
+                (lengths + 1).to(there),
+                (lengths - 1).to(there),
+                max_tokens=self.max_tokens,
             )
             log_probs = []
-            for rows in th.arange(len(actions), device=actions.device).split(1024):
-                logits = head_logits(self.reference, hidden[rows])[:, : self.policy.n_actions]
+            for rows in th.arange(len(actions), device=here).split(1024):
+                logits = head_logits(self.reference, hidden[rows.to(there)])
+                logits = logits[:, : self.policy.n_actions].to(here)
                 # the policy's restrictions, renormalising the reference over its allowed set
                 allowed = self.policy.allowed_actions(seqs[rows], lengths[rows], actions[rows])
                 # the policy's own log-prob code path (SB3's Categorical on processed logits)
@@ -202,10 +227,11 @@ class KLPenalty:
         actions: th.Tensor,
     ) -> th.Tensor:
         """:meth:`reference_log_probs` for an encoder-decoder policy, from the observations."""
-        split = split_observation(ids, mask, self.policy.seq2seq.prompt_slots)
+        there = self.reference_device
+        split = split_observation(ids.to(there), mask.to(there), self.policy.seq2seq.prompt_slots)
         with self.reference_mode(), self.policy.autocast_context():
             out, _ = teacher_forced(self.reference, split)
-            logits = out.logits[:, : self.policy.n_actions]
+            logits = out.logits[:, : self.policy.n_actions].to(actions.device)
             allowed = self.policy.allowed_actions(seqs, lengths, actions)
             processed = process_logits(logits, self.sampling, allowed)
             return th.distributions.Categorical(logits=processed).log_prob(actions)
@@ -236,6 +262,7 @@ def add_kl_penalty(
     horizon: float = 10_000,
     reference: Any = None,
     reference_dtype: str | None = None,
+    reference_device: str | None = None,
 ) -> KLPenalty:
     """Shape ``model``'s rewards with a per-token KL penalty and set β; returns the penalty.
 
@@ -250,6 +277,8 @@ def add_kl_penalty(
         horizon: Episodes over which the adaptive β responds (Ziegler et al. use 10,000).
         reference: Reference model (default: the model the policy was built from).
         reference_dtype: Weight dtype of the reference (default: the policy's).
+        reference_device: Device of the reference (default: the policy's), e.g. ``"cuda:1"``
+            to keep a second GPU's memory for it, or ``"cpu"``.
 
     Raises:
         ConfigError: a KL setting is invalid (see :func:`check_kl_settings`), the model
@@ -272,6 +301,8 @@ def add_kl_penalty(
     if kl_coef is not None or target_kl is not None:
         beta = (float(controller.beta) or INITIAL_BETA) if kl_coef is None else kl_coef
         controller.configure(beta, target_kl, horizon)
-    penalty = KLPenalty(model.policy, reference, model, reference_dtype)
+    penalty = KLPenalty(
+        model.policy, reference, model, reference_dtype, reference_device=reference_device
+    )
     buffer.reward_shaping = penalty
     return penalty

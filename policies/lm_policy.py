@@ -27,7 +27,12 @@ from textgym.policies.policy_build import (
     build_value_head,
     build_value_model,
 )
-from textgym.policies.policy_checks import check_autocast, check_spaces, check_vocabulary
+from textgym.policies.policy_checks import (
+    check_autocast,
+    check_one_device,
+    check_spaces,
+    check_vocabulary,
+)
 from textgym.policies.policy_options import PolicyOptions, default_tokenizer
 from textgym.policies.restrictions import RestrictionConfig
 from textgym.policies.rollout_cache import StepOutput
@@ -117,6 +122,7 @@ class LMPolicy(ActorCriticPolicy):
         **kwargs: Any,
     ) -> None:
         check_spaces(observation_space, action_space)
+        check_one_device(model, kwargs)
         self._options = PolicyOptions(
             model=model,
             tokenizer=default_tokenizer(model, tokenizer),
@@ -215,6 +221,16 @@ class LMPolicy(ActorCriticPolicy):
         if self.restrictions is None:
             return None
         return self.restrictions.at_last_token(seqs, lengths, self.autocast_context)
+
+    def generation_restriction(self) -> Callable[[th.Tensor, th.Tensor], th.Tensor] | None:
+        """``bad_words`` and ``allowed_tokens`` for generating outside PPO (evaluation).
+
+        A function ``(seqs, lengths) -> (B, V)`` mask of the tokens allowed after each
+        left-aligned sequence, as rollouts apply it; None without those options. NLPO's
+        mask is left out: it runs its masking model's rollout cache, which only rollouts
+        may advance.
+        """
+        return None if self.restrictions is None else self.restrictions.bans.allowed
 
     def allowed_actions(
         self, seqs: th.Tensor, lengths: th.Tensor, actions: th.Tensor

@@ -85,3 +85,23 @@ def check_autocast(autocast: str | None, dtype: str) -> str | None:
             "use dtype='float32' with autocast (or dtype alone for pure half-precision)."
         )
     return autocast
+
+
+def check_one_device(model: Any, kwargs: dict[str, Any]) -> None:
+    """Refuse a policy LM spread over several devices (``device_map``): SB3 moves the policy.
+
+    Raises:
+        ConfigError: ``device_map`` among the policy's keyword arguments, or a model object
+            whose ``hf_device_map`` names more than one device.
+    """
+    spread = getattr(model, "hf_device_map", None)
+    if "device_map" not in kwargs and len(set((spread or {}).values())) <= 1:
+        return
+    raise ConfigError(
+        "LMPolicy keeps its LM on one device: stock SB3 moves the whole policy to PPO's "
+        "`device`, and the rollout cache and the update run there, so device_map (a model "
+        "split over several devices) is not supported. For a model too large for one GPU: "
+        "policy_kwargs={'lora': {...}, 'dtype': 'bfloat16', 'gradient_checkpointing': True}, "
+        "the KL reference on another device (add_kl_penalty(reference_device=...), "
+        "--kl-reference-device) and reward models on theirs (rm:PATH[device=cuda:1])."
+    )

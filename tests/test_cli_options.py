@@ -45,6 +45,7 @@ VALUES = {
     "kl_coef": 0.05,
     "target_kl": 6.0,
     "kl_horizon": 500.0,
+    "kl_reference_device": "cpu",
     "group_size": 2,
     "advantage": "rloo",
     "seed": 3,

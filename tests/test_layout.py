@@ -1,7 +1,7 @@
 """The package layering, read from the source (no textgym module is imported).
 
 - ``policies/`` (installed as ``textgym.policies``) plugs into the stock PPO and takes from
-  the rest of textgym only its lowest layer: ``errors``, ``models`` and ``spaces``.
+  the rest of textgym only its lowest layer: ``devices``, ``errors``, ``models`` and ``spaces``.
 - No module imports another module's private names (``from x import _y``, ``x._y``) or
   from a private module (``from pkg._x import y``).
 - The modules import each other without cycles at import time: imports inside functions and
@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # What policies/ may import from textgym besides itself.
-POLICY_IMPORTS = ("textgym.errors", "textgym.models", "textgym.spaces")
+POLICY_IMPORTS = ("textgym.devices", "textgym.errors", "textgym.models", "textgym.spaces")
 
 
 @dataclass(frozen=True)

@@ -180,3 +180,25 @@ def test_phrases_banning_every_allowed_token_raise(word_tokenizer):
     bans.static[EOS] = False  # only SAT is left, and "dog" bans it
     with pytest.raises(ConfigError, match="ban every token"):
         bans.allowed(th.tensor([[3, DOG]]), th.tensor([2]))
+
+
+def test_evaluation_generates_under_the_policys_bans(tiny_lm_dir, word_dataset):
+    from textgym.evaluation import evaluate_lm
+
+    def outputs(model, **options):
+        env = model.env.envs[0].unwrapped
+        result = evaluate_lm(model.policy.lm, env, 6, metrics=(), samples=2, **options)
+        return [text.split() for text in result.generations], result
+
+    free = make_ppo(make_env(tiny_lm_dir, word_dataset), tiny_lm_dir)
+    assert free.policy.generation_restriction() is None
+    words, _ = outputs(free)
+    common = max({w for row in words for w in row}, key=lambda w: sum(r.count(w) for r in words))
+    restrict = {"bad_words": [common, "dog dog"]}
+    banned = make_ppo(make_env(tiny_lm_dir, word_dataset), tiny_lm_dir, policy_kwargs=restrict)
+    rule = banned.policy.generation_restriction()
+    words, result = outputs(banned, restrict=rule)
+    assert words != outputs(banned)[0]  # the same LM without the bans writes otherwise
+    assert all(common not in row for row in words)
+    assert not any(a == b == "dog" for row in words for a, b in zip(row, row[1:], strict=False))
+    assert result.mean_new_tokens > 0

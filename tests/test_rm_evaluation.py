@@ -208,3 +208,26 @@ def test_cli_prints_the_honest_table(tiny_base, tmp_path, capsys):
         assert text in printed
     assert main([*argv[:-1], "nope"]) == 2
     assert "Cannot split by 'nope'" in capsys.readouterr().err
+
+
+def test_report_gives_each_model_minus_longer_wins_with_a_paired_interval():
+    rng = np.random.default_rng(0)
+    pairs = [
+        pair("p", " ".join(["w"] * int(a)), " ".join(["w"] * int(b)))
+        for a, b in rng.integers(1, 30, size=(80, 2))
+    ]
+    longer = np.array([len(p.chosen.split()) - len(p.rejected.split()) for p in pairs], float)
+    perfect = np.ones(len(pairs))
+    report = heldout_report(pairs, {"copy": longer, "perfect": perfect})
+    copy = report["minus_longer_wins"]["copy"]
+    assert copy["all"] == {"difference": 0.0, "ci": [0.0, 0.0], "n": 80}
+    best = report["minus_longer_wins"]["perfect"]["all"]
+    gap = 1 - report["accuracy"]["longer_wins"]["all"]["accuracy"]
+    assert best["difference"] == pytest.approx(gap) and gap > 0.3
+    assert best["ci"][0] < gap < best["ci"][1] and best["ci"][0] > 0  # clearly better
+    assert best["ci"][1] - best["ci"][0] < 0.3
+    matched = report["minus_longer_wins"]["perfect"]["length_matched"]
+    assert matched["n"] == report["n_length_matched"]
+    lone = heldout_report(pairs[:1], {"m": np.ones(1)})["minus_longer_wins"]["m"]["all"]
+    assert lone == {"difference": None, "ci": None, "n": 1}
+    json.dumps(report, allow_nan=False)  # strict JSON

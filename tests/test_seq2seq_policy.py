@@ -293,3 +293,19 @@ def test_lora_trains_adapters_only(t5_dir, word_dataset):
     model.learn(32)
     changed = {k for k, v in model.policy.lm.named_parameters() if not th.equal(v, before[k])}
     assert changed and all("lora_" in k for k in changed)
+
+
+def test_evaluation_generates_under_the_policys_bans(s2s_dir, word_dataset):
+    from textgym.evaluation import evaluate_lm
+
+    model = make_ppo(make_env(s2s_dir, word_dataset), s2s_dir)
+    env = TextGenEnv(**env_kwargs(s2s_dir, word_dataset, max_new_tokens=5))
+    free = evaluate_lm(model.policy.lm, env, 6, metrics=()).generations
+    words = [w for text in free for w in text.split()]
+    common = max(set(words), key=words.count)
+    banned = make_ppo(
+        make_env(s2s_dir, word_dataset), s2s_dir, policy_kwargs={"bad_words": [common]}
+    )
+    rule = banned.policy.generation_restriction()
+    kept = evaluate_lm(banned.policy.lm, env, 6, metrics=(), restrict=rule).generations
+    assert all(common not in text.split() for text in kept) and kept != free

@@ -88,16 +88,28 @@ def test_reward_model_example_runs(tiny_lm_dir, word_tokenizer, tmp_path):
     config = tiny_llama_config(len(word_tokenizer), num_hidden_layers=1, num_labels=1)
     LlamaForSequenceClassification(config).save_pretrained(tmp_path / "rm")
     word_tokenizer.save_pretrained(tmp_path / "rm")
+    fit = {"coef": 0.5, "intercept": 0.0, "r2": 1.0, "unit": "words"}
+    (tmp_path / "rm" / "metrics.json").write_text(json.dumps({"length_fit": fit}))
     args = ["--rm", str(tmp_path / "rm"), "--model", tiny_lm_dir, "--timesteps", "32"]
-    args += ["--n-envs", "2", "--max-new-tokens", "4"]
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "train_with_reward_model.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "reward-model score" in result.stdout
+    args += ["--n-envs", "2", "--max-new-tokens", "4", "--eval-examples", "3"]
+    script = str(ROOT / "examples" / "train_with_reward_model.py")
+    runs = {}
+    for extra in ([], ["--length-corrected"]):
+        result = subprocess.run(
+            [sys.executable, script, *args, *extra], capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        found = re.findall(
+            r"held-out (.+?) \(3 prompts, greedy\): before (\S+), after (\S+)", result.stdout
+        )
+        runs[bool(extra)] = {name: (float(a), float(b)) for name, a, b in found}
+    assert set(runs[False]) == {"reward-model score", "words per summary"}
+    plain, corrected = runs[False], runs[True]
+    assert plain["words per summary"][0] == corrected["words per summary"][0]  # same start
+    # the corrected score is the plain one minus 0.5 per word, before any training
+    words = plain["words per summary"][0]
+    expected = plain["reward-model score"][0] - 0.5 * words
+    assert abs(corrected["reward-model score"][0] - expected) < 2e-3
 
 
 BAD_SETTINGS = [

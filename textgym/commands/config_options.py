@@ -126,6 +126,9 @@ OPTIONS: dict[str, Option] = {
     ),
     "target_kl": Option("target KL per episode (nats): makes β adaptive"),
     "kl_horizon": Option("episodes over which the adaptive β responds (Ziegler et al.: 10000)"),
+    "kl_reference_device": Option(
+        "device of the KL penalty's reference model, e.g. cuda:1 or cpu (default: the policy's)"
+    ),
     "group_size": Option("samples per prompt: envs in blocks of k sharing each episode's example"),
     "advantage": Option(
         "gae (value head), or a group baseline without value head: rloo, grpo, group_mean"

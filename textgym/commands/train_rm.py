@@ -48,6 +48,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=d.length_decorrelation,
         help="weight of |corr(reward, words)| in the loss (ODIN's length term); 0: off",
     )
+    p.add_argument(
+        "--length-balanced",
+        action="store_true",
+        help="train on as many pairs where the chosen response is longer as shorter",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--limit", type=int, default=None, help="use only the first N pairs")
     p.add_argument("--device", default=d.device)
@@ -70,12 +75,22 @@ def print_report(result: RMResult) -> None:
         f"Trained score vs length on the training responses: {fit['coef']:+.4g} per word "
         f"(R² {fit['r2']:.2f}). Length-corrected reward spec:",
         f"  {fit['reward_spec']}",
+        *_balance_lines(result.length_balance),
         f"{result.n_train} training pairs, {len(result.losses)} steps in "
         f"{result.train_seconds:.0f} s",
         *(f"{kind:>8}: {path}" for kind, path in result.files.items()),
     ]
     for line in lines:  # unwrapped, so paths and the spec can be copied
         console.print(line, soft_wrap=True, markup=False, highlight=False)
+
+
+def _balance_lines(counts: dict[str, int]) -> list[str]:
+    if not counts:
+        return []
+    return [
+        f"Length-balanced training pairs: chosen longer in {counts['longer']}, shorter in "
+        f"{counts['shorter']}, as long in {counts['equal']}; {counts['dropped']} dropped."
+    ]
 
 
 def _accuracy_table(result: RMResult) -> Any:
@@ -86,9 +101,13 @@ def _accuracy_table(result: RMResult) -> Any:
     table.add_column("scorer")
     table.add_column(f"all ({report['n_pairs']})", justify="right")
     table.add_column(f"length-matched ({report['n_length_matched']})", justify="right")
+    table.add_column('all, minus "longer wins"', justify="right")
     for key, label in _SCORERS.items():
         slices = report["accuracy"][key]
-        table.add_row(label, _cell(slices["all"]), _cell(slices["length_matched"]))
+        difference = report["minus_longer_wins"].get(key, {}).get("all")
+        table.add_row(
+            label, _cell(slices["all"]), _cell(slices["length_matched"]), _difference(difference)
+        )
     return table
 
 
@@ -97,6 +116,13 @@ def _cell(slice_: dict[str, Any]) -> str:
         return "-"
     low, high = slice_["ci"]
     return f"{slice_['accuracy']:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _difference(difference: dict[str, Any] | None) -> str:
+    if difference is None or difference["difference"] is None:
+        return "-"
+    low, high = difference["ci"]
+    return f"{difference['difference']:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
 def run(args: argparse.Namespace) -> None:

@@ -112,13 +112,15 @@ class PeriodicEval(BaseCallback):
 
     def evaluate(self) -> EvalResult:
         """Evaluate now; log, keep a new best, and decide whether to stop."""
-        lm = self.model.policy.lm
+        policy = self.model.policy
+        restriction = getattr(policy, "generation_restriction", None)
         result = evaluate_lm(
-            lm,
+            policy.lm,
             self.eval_env,
             self.n_examples,
             reference=self.reference,
             own_reward=self.eval_env.reward_fn,
+            restrict=restriction() if restriction else None,
             **self.evaluate_kwargs,
         )
         self._last_eval = self.num_timesteps

@@ -19,12 +19,12 @@ from typing import Any
 import torch as th
 
 from textgym.atomic import write_text_atomic
+from textgym.devices import check_device, default_device
 from textgym.env import TextGenEnv
 from textgym.errors import ConfigError
 from textgym.evaluation.generation import decode, generate_sequences
 from textgym.models import DEFAULT_MODEL, load_lm
 from textgym.policies.sampling import SamplingConfig
-from textgym.rewards.loading import check_device, default_device
 
 WRITER = "textgym sample"
 

@@ -14,7 +14,7 @@ import torch as th
 
 from textgym.env import TextGenEnv
 from textgym.errors import ConfigError
-from textgym.evaluation.generation import Sequences, decode, generate_sequences
+from textgym.evaluation.generation import Restriction, Sequences, decode, generate_sequences
 from textgym.evaluation.kl_to_initial import kl_to_initial
 from textgym.evaluation.scores import corpus_bleu, per_example_scores, sampled_scores
 from textgym.rewards import RewardFunction, make_reward, needs_references
@@ -69,6 +69,7 @@ def evaluate_lm(
     samples: int = 0,
     sampling: SamplingConfig | None = None,
     seed: int = 0,
+    restrict: Restriction | None = None,
 ) -> EvalResult:
     """Generate greedily for the first ``n_examples`` of ``env``'s data and score them.
 
@@ -85,6 +86,9 @@ def evaluate_lm(
         samples: Also sample this many outputs per prompt and score their mean and best.
         sampling: Temperature, top-k and top-p of those samples (None: the LM's own).
         seed: Seeds the samples; the caller's random state is left as it was.
+        restrict: The trained policy's token restriction
+            (``policy.generation_restriction()``: its ``bad_words`` and ``allowed_tokens``),
+            applied to the greedy outputs and the samples; None: unrestricted.
 
     Raises:
         ConfigError: ``n_examples`` is not None nor an int >= 1, or ``samples`` is not an
@@ -98,7 +102,7 @@ def evaluate_lm(
     indices = list(range(min(n_examples or len(env.examples), len(env.examples))))
     examples = [env.examples[i] for i in indices]
     refs, sources = [ex.references for ex in examples], [ex.source for ex in examples]
-    sequences = generate_sequences(lm, env, indices)
+    sequences = generate_sequences(lm, env, indices, restrict=restrict)
     texts = decode(env, sequences)
     if not all(refs):  # prompt-only data: the metrics that read references are NaN
         rewards = {name: fn for name, fn in rewards.items() if not needs_references(fn)}
@@ -109,7 +113,7 @@ def evaluate_lm(
     drift, nll = _drift(lm, env, sequences, reference)
     per_example.update(drift)
     if samples:
-        drawn = _sample(lm, env, indices, samples, sampling, seed)
+        drawn = _sample(lm, env, indices, samples, sampling, seed, restrict)
         per_example.update(sampled_scores(rewards, drawn, refs, sources, samples))
     bleu, stats = corpus_bleu(texts, refs) if all(refs) else (math.nan, [])
     means = {name: _nanmean(values) for name, values in per_example.items()}
@@ -145,11 +149,15 @@ def _sample(
     samples: int,
     sampling: SamplingConfig | None,
     seed: int,
+    restrict: Restriction | None,
 ) -> list[str]:
     """``samples`` sampled outputs for each example at ``indices``, example-major."""
     with _seeded(lm, seed):
         repeated = [i for i in indices for _ in range(samples)]
-        return decode(env, generate_sequences(lm, env, repeated, greedy=False, sampling=sampling))
+        drawn = generate_sequences(
+            lm, env, repeated, greedy=False, sampling=sampling, restrict=restrict
+        )
+        return decode(env, drawn)
 
 
 def _check_count(name: str, value: Any, minimum: int, none_ok: bool = False) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch as th
+from transformers import LogitsProcessor
 
 from textgym.env import TextGenEnv
 
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
 
 # (prompt token ids, generated token ids)
 Sequences = list[tuple[list[int], list[int]]]
+# (left-aligned sequences (B, W), their lengths (B,)) -> (B, V) bool: the tokens allowed next
+Restriction = Callable[[th.Tensor, th.Tensor], th.Tensor]
 
 
 @th.no_grad()
@@ -24,6 +27,7 @@ def generate_sequences(
     batch_size: int = 16,
     greedy: bool = True,
     sampling: SamplingConfig | None = None,
+    restrict: Restriction | None = None,
 ) -> Sequences:
     """Generate for the env's examples at ``indices`` with the env's prompts and limits.
 
@@ -35,6 +39,9 @@ def generate_sequences(
         greedy: Greedy decoding, else sampling.
         sampling: Temperature, top-k and top-p of sampling (None: the LM's own
             generation config); ignored when ``greedy``.
+        restrict: The policy's token restriction (see
+            :meth:`~textgym.policies.LMPolicy.generation_restriction`), applied to every
+            decoding step as in rollouts: on the prompt followed by the tokens so far.
 
     Returns:
         ``(prompt_ids, generated_ids)`` pairs; each generation is cut after its first EOS
@@ -50,6 +57,10 @@ def generate_sequences(
         width = max(map(len, prompts))
         ids = th.tensor([[env.pad_token_id] * (width - len(p)) + p for p in prompts], device=device)
         mask = th.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+        seq2seq = getattr(getattr(lm, "config", None), "is_encoder_decoder", False)
+        if restrict is not None:
+            skip = 1 if seq2seq else width  # the decoder start token, or the padded prompts
+            options["logits_processor"] = [_Restricted(restrict, prompts, skip)]
         out = lm.generate(
             input_ids=ids,
             attention_mask=mask,
@@ -58,7 +69,6 @@ def generate_sequences(
             pad_token_id=env.pad_token_id,
             **options,
         )
-        seq2seq = getattr(getattr(lm, "config", None), "is_encoder_decoder", False)
         new = out[:, 1:] if seq2seq else out[:, width:]  # after the decoder start token
         for prompt, row in zip(prompts, new.tolist(), strict=True):
             cut = next((i + 1 for i, t in enumerate(row) if t in env.eos_token_ids), len(row))
@@ -83,3 +93,30 @@ def _decoding(greedy: bool, sampling: SamplingConfig | None) -> dict[str, Any]:
 def decode(env: TextGenEnv, sequences: Sequences) -> list[str]:
     """The generated texts of ``sequences``, special tokens skipped."""
     return [env.tokenizer.decode(new, skip_special_tokens=True) for _, new in sequences]
+
+
+class _Restricted(LogitsProcessor):
+    """A ``generate`` logits processor: tokens a :data:`Restriction` forbids get ``-inf``.
+
+    The restriction sees each row as rollouts do: its prompt, then the tokens generated so
+    far (the generated part of ``input_ids`` after its first ``skip`` columns). Token ids
+    beyond the restriction's vocabulary (an LM's padded embedding rows) are forbidden too.
+    """
+
+    def __init__(self, restrict: Restriction, prompts: list[list[int]], skip: int) -> None:
+        self.restrict, self.skip = restrict, skip
+        self.lengths = th.tensor([len(p) for p in prompts])
+        width = max(map(len, prompts))
+        self.prompts = th.tensor([p + [0] * (width - len(p)) for p in prompts])
+
+    def __call__(self, input_ids: th.Tensor, scores: th.Tensor) -> th.Tensor:
+        new = input_ids[:, self.skip :]
+        prompts, lengths = self.prompts.to(new.device), self.lengths.to(new.device)
+        seqs = th.cat([prompts, th.zeros_like(new)], 1)
+        columns = lengths[:, None] + th.arange(new.shape[1], device=new.device)
+        seqs.scatter_(1, columns, new)  # each row: its prompt, then its new tokens
+        allowed = self.restrict(seqs, lengths + new.shape[1])
+        out = th.full_like(scores, float("-inf"))
+        width = min(allowed.shape[1], scores.shape[1])
+        out[:, :width] = scores[:, :width].masked_fill(~allowed[:, :width], float("-inf"))
+        return out

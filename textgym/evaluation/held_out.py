@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
-import torch as th
 
 from textgym.data.sources import looks_like_path
 from textgym.env import TextGenEnv
@@ -79,14 +78,19 @@ def eval_options(config: TrainConfig) -> dict[str, Any]:
 
 
 def evaluate_held_out(
-    lm: th.nn.Module, env: TextGenEnv, config: TrainConfig, reference: Reference | None = None
+    policy: Any, env: TextGenEnv, config: TrainConfig, reference: Reference | None = None
 ) -> EvalResult:
-    """``config``'s evaluation of ``lm`` on ``env``: its count, samples and training reward.
+    """``config``'s evaluation of ``policy``'s LM on ``env``: its count, samples and reward.
 
-    ``reference`` is the initial model (None: ``lm`` is the initial model itself).
+    The policy's token restriction applies; ``reference`` is the initial model (None: the
+    policy's LM is the initial model itself).
     """
     options = eval_options(config)
-    return evaluate_lm(lm, env, reference=reference, own_reward=env.reward_fn, **options)
+    restrict = policy.generation_restriction()
+    own = env.reward_fn
+    return evaluate_lm(
+        policy.lm, env, reference=reference, own_reward=own, restrict=restrict, **options
+    )
 
 
 def periodic_eval(

@@ -33,6 +33,7 @@ TRAINING_ONLY = (
     "kl_coef",
     "target_kl",
     "kl_horizon",
+    "kl_reference_device",
     "group_size",
     "advantage",
     "out",

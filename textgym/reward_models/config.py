@@ -46,6 +46,9 @@ class RMConfig:
             counts (the quality-head term of ODIN, Chen et al. 2024; see
             :mod:`textgym.reward_models.length_decorrelation`). 0 trains plain
             Bradley-Terry.
+        length_balanced: Train on a length-balanced subset of the training pairs (the
+            chosen response longer in as many as shorter; see
+            :mod:`textgym.reward_models.length_balance`). Held-out pairs are not touched.
         seed: Seeds the split, the score-head initialisation and the batch order.
         limit: Use only the first N pairs of the file (None: all).
         device: Torch device; ``"auto"`` picks CUDA when available.
@@ -66,6 +69,7 @@ class RMConfig:
     bf16: bool = False
     weight_decay: float = 0.0
     length_decorrelation: float = 0.0
+    length_balanced: bool = False
     seed: int = 0
     limit: int | None = None
     device: str = "auto"
@@ -82,6 +86,8 @@ class RMResult:
         length_fit: The trained score's line on word count over the training responses,
             with the length-corrected ``reward_spec`` (see
             :mod:`textgym.reward_models.length_fit`).
+        length_balance: Counts of the length balancing of the training pairs (empty
+            without ``length_balanced``).
     """
 
     n_train: int
@@ -96,6 +102,7 @@ class RMResult:
     duplicates: dict[str, int]
     heldout: dict[str, Any]
     length_fit: dict[str, Any]
+    length_balance: dict[str, int] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -140,6 +147,8 @@ def check_config(config: RMConfig) -> None:
             f"split_by={config.split_by!r} must name field(s) of the pairs file, comma-separated: "
             f"e.g. 'prompt' (default), 'worker' or 'policy_chosen,policy_rejected'."
         )
+    if not isinstance(config.length_balanced, bool):
+        raise ConfigError(f"length_balanced={config.length_balanced!r} must be True or False.")
     weight = config.length_decorrelation
     if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
         raise ConfigError(

@@ -9,7 +9,8 @@ see :mod:`textgym.reward_models.encoding`) and is trained to minimise
 
 Every run collapses repeated judgments by majority vote
 (:mod:`textgym.reward_models.duplicates`), holds out whole groups (prompts by default,
-:mod:`textgym.reward_models.splitting`), reports held-out accuracy beside "longer wins",
+:mod:`textgym.reward_models.splitting`), optionally balances the training pairs by length
+(:mod:`textgym.reward_models.length_balance`), reports held-out accuracy beside "longer wins",
 "shorter wins" and on length-matched pairs (:mod:`textgym.reward_models.heldout_report`),
 and fits the trained score's dependence on length (:mod:`textgym.reward_models.length_fit`).
 """
@@ -32,6 +33,7 @@ from textgym.reward_models.config import RMConfig, RMResult, check_config, split
 from textgym.reward_models.duplicates import resolve_duplicates
 from textgym.reward_models.encoding import encode_pairs, right_pad
 from textgym.reward_models.heldout_report import heldout_report, pair_accuracy
+from textgym.reward_models.length_balance import balance_by_length
 from textgym.reward_models.length_decorrelation import length_correlation
 from textgym.reward_models.length_fit import LengthFit, fit_length
 from textgym.reward_models.lengths import word_counts
@@ -50,6 +52,7 @@ class _Data:
     train: list[PreferencePair]
     heldout: list[PreferencePair]
     duplicates: dict[str, int]
+    length_balance: dict[str, int]
 
 
 @dataclass
@@ -92,7 +95,10 @@ def _load_data(config: RMConfig) -> _Data:
     """Read the pairs, resolve duplicate judgments, and split off the held-out groups."""
     pairs, duplicates = resolve_duplicates(load_pairs(config.pairs, config.limit))
     train, heldout = split_pairs(pairs, config.val_fraction, config.seed, split_fields(config))
-    return _Data(train, heldout, asdict(duplicates))
+    if not config.length_balanced:
+        return _Data(train, heldout, asdict(duplicates), {})
+    train, balance = balance_by_length(train, config.seed)
+    return _Data(train, heldout, asdict(duplicates), balance.to_dict())
 
 
 def _fit(
@@ -129,6 +135,7 @@ def _result(config: RMConfig, data: _Data, outcome: _Outcome, fit: LengthFit) ->
         duplicates=data.duplicates,
         heldout=heldout_report(data.heldout, {"trained": outcome.after, "initial": outcome.before}),
         length_fit=fit.to_dict(config.out),
+        length_balance=data.length_balance,
     )
 
 

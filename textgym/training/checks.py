@@ -113,8 +113,8 @@ def check_numbers(config: TrainConfig) -> None:
         )
 
 
-def check_device(device: Any) -> None:
-    """Raise unless ``device`` is ``"auto"`` or a torch device this machine has.
+def check_device(device: Any, option: str = "device") -> None:
+    """Raise unless ``device`` (the setting ``option``) is ``"auto"`` or a torch device here.
 
     Raises:
         ConfigError: an unknown device name, or CUDA asked for where none is available (SB3
@@ -122,17 +122,31 @@ def check_device(device: Any) -> None:
     """
     if device == "auto":
         return
+    flag = "--" + option.replace("_", "-")
     try:
         kind = th.device(device).type
     except (RuntimeError, TypeError) as exc:
         raise ConfigError(
-            f"device={device!r} (--device) is not a torch device; use 'auto', 'cpu', "
+            f"{option}={device!r} ({flag}) is not a torch device; use 'auto', 'cpu', "
             "'cuda' or 'cuda:N'."
         ) from exc
     if kind == "cuda" and not th.cuda.is_available():
         raise ConfigError(
-            f"device={device!r} (--device) asks for CUDA, but torch sees no CUDA GPU here; "
+            f"{option}={device!r} ({flag}) asks for CUDA, but torch sees no CUDA GPU here; "
             "use 'auto' (a GPU when there is one) or 'cpu'."
+        )
+
+
+def check_reference_device(config: Any) -> None:
+    """``kl_reference_device`` must be a device here, and needs the KL penalty it serves."""
+    if config.kl_reference_device is None:
+        return
+    check_device(config.kl_reference_device, "kl_reference_device")
+    if not config.kl_coef and config.target_kl is None:
+        raise ConfigError(
+            f"kl_reference_device={config.kl_reference_device!r} (--kl-reference-device) places "
+            "the KL penalty's reference model, but the penalty is off; set --kl-coef or "
+            "--target-kl, or drop the option."
         )
 
 

@@ -16,6 +16,7 @@ from textgym.training.checks import (
     check_int,
     check_minibatch,
     check_numbers,
+    check_reference_device,
 )
 
 # int setting -> (its smallest valid value, what it is); checked by TrainConfig.validate
@@ -51,6 +52,8 @@ class TrainConfig:
     samples per prompt; ``eval_every`` adds periodic evaluations that keep the best
     ``eval_metric`` and stop on ``patience`` or ``kl_budget`` (see
     :mod:`textgym.evaluation.held_out` and :class:`~textgym.evaluation.PeriodicEval`).
+    ``kl_reference_device`` puts the KL penalty's reference model on its own device (None:
+    the policy's).
 
     Raises:
         TextGymError: a setting is unusable (see :meth:`validate`).
@@ -83,6 +86,7 @@ class TrainConfig:
     kl_coef: float | None = None
     target_kl: float | None = None
     kl_horizon: float = 10_000
+    kl_reference_device: str | None = None
     group_size: int = 1
     advantage: str = "gae"
     seed: int = 0
@@ -115,6 +119,7 @@ class TrainConfig:
         check_numbers(self)
         SamplingConfig(self.temperature, self.top_k, self.top_p)
         check_kl_settings(self.kl_coef, self.target_kl, self.kl_horizon)
+        check_reference_device(self)
         check_device(self.device)
         check_groups(self)
         check_eval_settings(

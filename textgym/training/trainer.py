@@ -96,7 +96,13 @@ def build_ppo(config: TrainConfig) -> PPO:
     }
     model = PPO(LMPolicy, env, policy_kwargs=policy_kwargs, **ppo_kwargs)
     if config.kl_coef or config.target_kl is not None:
-        add_kl_penalty(model, config.kl_coef, config.target_kl, config.kl_horizon)
+        add_kl_penalty(
+            model,
+            config.kl_coef,
+            config.target_kl,
+            config.kl_horizon,
+            reference_device=config.kl_reference_device,
+        )
     return model
 
 
@@ -173,7 +179,7 @@ def train(
         reset_num_timesteps=checkpoint is None,
         progress_bar=progress_bar,
     )
-    after = evaluate_held_out(model.policy.lm, eval_env, config, reference)
+    after = evaluate_held_out(model.policy, eval_env, config, reference)
     files = save_run(config, model, before, after, curve.rewards, run_id)
     history = [entry for callback in periodic for entry in callback.history]
     return TrainResult(before, after, curve.rewards, model, files, history)
@@ -193,7 +199,7 @@ def start_model(
     given, is that evaluation already computed.
     """
     if checkpoint is None:
-        return initial or evaluate_held_out(model.policy.lm, eval_env, config)
+        return initial or evaluate_held_out(model.policy, eval_env, config)
     checkpoint.restore(model)
     curve.rewards = list(checkpoint.extras["episode_rewards"])
     return EvalResult(**checkpoint.extras["before"])
