@@ -25,7 +25,7 @@ from textgym.errors import ConfigError, DatasetError, OutputInUseError, UnknownN
 from textgym.evaluation.kl_to_initial import kl_to_initial
 from textgym.experiments import CompareConfig, compare, job
 from textgym.experiments.diversity import distinct_n
-from textgym.experiments.lock import locked
+from textgym.output_lock import locked
 from textgym.experiments.metrics import BEHAVIOUR, HELD_OUT
 from textgym.models import load_causal_lm
 from textgym.training import TrainConfig
@@ -357,7 +357,7 @@ def test_second_compare_on_one_out_is_refused_until_the_first_ends(
 
 FAKE_COMPARE = """
 import json, os, sys, time
-from textgym.experiments.lock import locked
+from textgym.output_lock import locked
 from textgym.experiments.runner import worker_pool
 
 def pid_after(seconds):

@@ -106,3 +106,15 @@ def test_evaluation_on_prompt_only_data(tiny_lm_dir, prompts):
     assert np.isnan(result.metrics["rougeL"]) and np.isnan(result.metrics["corpus_bleu"])
     assert np.isfinite(result.metrics["own_reward"]) and len(result.per_example["bleu"]) == 3
     json.dumps(result.per_example)  # NaNs are floats, as for any undefined metric
+
+
+def test_train_report_leaves_out_metrics_undefined_on_prompt_only_data(tiny_lm_dir, capsys):
+    from textgym.commands.train import print_report
+    from textgym.evaluation import EvalResult
+    from textgym.training import TrainResult
+
+    before = EvalResult({"rougeL": float("nan"), "own_reward": 0.25}, ["a"], 1.0)
+    after = EvalResult({"rougeL": float("nan"), "own_reward": 0.5}, ["b"], 1.0)
+    print_report(TrainResult(before, after, episode_rewards=[], model=None, files={}))
+    printed = capsys.readouterr().out
+    assert "own_reward" in printed and "+0.2500" in printed and "rougeL" not in printed

@@ -106,6 +106,12 @@ def test_plain_training_learns_length_and_the_fit_removes_it(length_file, tiny_b
     assert abs(np.corrcoef(corrected, words)[0, 1]) < 1e-3  # least squares: no length left
     spec_form = make_reward(fit["reward_spec"])(texts, refs, prompts)  # coef to 6 digits
     np.testing.assert_allclose(spec_form, corrected, atol=1e-4)
+    option = make_reward(f"rm:{out}[length_penalty=fit]")
+    np.testing.assert_allclose(option(texts, refs, prompts), corrected, atol=1e-6)
+    half = make_reward(f"rm:{out}[length_penalty=0.5,device=cpu]")
+    np.testing.assert_allclose(half(texts, refs, prompts), raw - 0.5 * np.array(words), atol=1e-5)
+    with pytest.raises(ConfigError, match=r"length_penalty=much, not 'fit' or a number"):
+        make_reward(f"rm:{out}[length_penalty=much]")
 
 
 def test_length_decorrelation_stops_the_model_paying_for_length(length_file, tiny_base, tmp_path):

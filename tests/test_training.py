@@ -243,3 +243,22 @@ def test_json_options_must_be_objects(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--policy-kwargs", "[1, 2]"])
     assert "must be a JSON object" in capsys.readouterr().err
+
+
+def test_a_second_train_into_the_same_folder_is_refused(tiny_lm_dir, tmp_path, capsys):
+    from textgym.output_lock import locked
+
+    out = tmp_path / "run"
+    args = ["train", "--model", tiny_lm_dir, "--timesteps", "16", "--n-envs", "2", "--n-steps", "8"]
+    args += ["--batch-size", "16", "--max-new-tokens", "4", "--max-prompt-tokens", "64"]
+    args += ["--eval-examples", "2", "--no-progress", "--out", str(out)]
+    with locked(out, "train"):  # as a first `textgym train` running in this folder would
+        assert main(args) == 2
+    assert "in use by another textgym train (pid" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing written
+    assert main(args) == 0  # the lock went with its holder
+    assert (out / "train.json").is_file()
+    (tmp_path / "file").write_text("mine")
+    assert main([*args[:-1], str(tmp_path / "file")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert (tmp_path / "file").read_text() == "mine"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from textgym.commands.config_options import add_config_option, add_train_options, train_values
 from textgym.errors import ConfigError
+from textgym.output_lock import locked
 from textgym.training import TrainConfig, TrainResult, train
 
 
@@ -37,6 +39,8 @@ def print_report(result: TrainResult) -> None:
         table.add_column(column, justify="right" if column != "metric" else "left")
     for name, value in result.before.metrics.items():
         new = after.metrics[name]
+        if math.isnan(value) and math.isnan(new):
+            continue  # e.g. reference metrics on prompt-only data
         table.add_row(name, f"{value:.4f}", f"{new:.4f}", f"{new - value:+.4f}")
     console = Console()
     console.print(table)
@@ -56,7 +60,9 @@ def run(args: argparse.Namespace) -> None:
     options = train_values(args)
     options["out"] = output_folder(args.out, args.resume)
     config = TrainConfig(**options)
-    print_report(train(config, progress_bar=not args.no_progress, resume=args.resume is not None))
+    with locked(config.out, "train"):  # a second train into this folder fails at once
+        result = train(config, progress_bar=not args.no_progress, resume=args.resume is not None)
+    print_report(result)
 
 
 def output_folder(out: str | None, resume: str | None) -> str:

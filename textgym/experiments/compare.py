@@ -12,7 +12,7 @@ from textgym.evaluation import make_eval_env
 from textgym.experiments.config import CompareConfig, RunSpec
 from textgym.experiments.grid import check_settings, load_finished, pending_runs
 from textgym.experiments.job import make_env
-from textgym.experiments.lock import locked
+from textgym.output_lock import locked
 from textgym.experiments.report import build_report
 from textgym.experiments.runner import check_backend, run_pending
 from textgym.experiments.search import import_optuna, run_search
@@ -46,7 +46,7 @@ def compare(config: CompareConfig) -> CompareResult:
 
     If a run fails, no new run starts; the report is rebuilt from the finished runs and
     the error is raised. Calling again resumes. ``out`` is locked while this runs (see
-    :mod:`textgym.experiments.lock`), so a second ``compare`` on it fails at once.
+    :mod:`textgym.output_lock`), so a second ``compare`` on it fails at once.
 
     Bad input fails before ``compare.json`` or a run is written: the settings, the rewards,
     the backend (Ray's address, the GPUs), ``out``, and (when a run is pending) the env,

@@ -2,12 +2,15 @@
 
 A classifier's options are ``label=``, ``transform=``, ``text=`` and ``device=`` of
 :class:`~textgym.rewards.ClassifierReward` (:func:`parse_classifier_spec`); a reward model's
-is ``device=`` (:func:`parse_rm_spec`), so a reward model can run on another device than the
-policy. In a weighted sum (:mod:`textgym.rewards.spec`) the weight follows the options::
+are ``device=`` (a reward model can run on another device than the policy) and
+``length_penalty=`` (``fit``: subtract the length term ``train-rm`` fitted, or a score per
+word) of :class:`~textgym.rewards.RewardModel` (:func:`parse_rm_spec`). In a weighted sum
+(:mod:`textgym.rewards.spec`) the weight follows the options::
 
     clf:unitary/toxic-bert[label=toxic,transform=not_prob,device=cuda:1]
     rougeL:0.8,clf:runs/sentiment[label=pos]:0.2
     rm:runs/rm[device=cuda:1]
+    rm:runs/rm[length_penalty=fit]
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ TEXTS = ("response", "prompt+response")
 OPTIONS = ("label", "transform", "text", "device")
 EXAMPLE = "clf:unitary/toxic-bert[label=toxic,transform=not_prob]"
 RM_PREFIX = "rm:"
-RM_OPTIONS = ("device",)
+RM_OPTIONS = ("device", "length_penalty")
 RM_EXAMPLE = "rm:runs/rm[device=cuda:1]"
 
 
@@ -45,14 +48,24 @@ def parse_classifier_spec(spec: str) -> tuple[str, dict[str, str]]:
     return model, settings
 
 
-def parse_rm_spec(spec: str) -> tuple[str, dict[str, str]]:
-    """Split ``rm:MODEL[device=...]`` into the model and its options (see the module doc).
+def parse_rm_spec(spec: str) -> tuple[str, dict[str, str | float]]:
+    """Split ``rm:MODEL[device=...,length_penalty=...]`` into the model and its options.
+
+    ``length_penalty`` is ``fit`` or a number (returned as a float); see the module doc.
 
     Raises:
-        ConfigError: no model, an unclosed ``[``, or an option other than ``device=VALUE``.
+        ConfigError: no model, an unclosed ``[``, an option other than ``device=VALUE`` and
+            ``length_penalty=fit|NUMBER``.
     """
     model, options = split_options(spec, RM_PREFIX, _rm_error)
-    return model, _options(options, spec, RM_OPTIONS, _rm_error)
+    settings: dict[str, str | float] = dict(_options(options, spec, RM_OPTIONS, _rm_error))
+    penalty = settings.get("length_penalty", "fit")
+    if penalty != "fit":
+        try:
+            settings["length_penalty"] = float(penalty)
+        except ValueError:
+            raise _rm_error(spec, f"has length_penalty={penalty}, not 'fit' or a number") from None
+    return model, settings
 
 
 def split_options(
@@ -100,5 +113,6 @@ def _spec_error(spec: str, problem: str) -> ConfigError:
 def _rm_error(spec: str, problem: str) -> ConfigError:
     return ConfigError(
         f"Reward-model spec {spec!r} {problem}. Write {RM_PREFIX}PATH_OR_NAME, optionally with "
-        f"[device=DEVICE], e.g. '{RM_EXAMPLE}' (in a weighted sum: 'rougeL:0.5,{RM_EXAMPLE}:0.5')."
+        f"[device=DEVICE,length_penalty=fit|NUMBER], e.g. '{RM_EXAMPLE}' (in a weighted sum: "
+        f"'rougeL:0.5,{RM_EXAMPLE}:0.5')."
     )

@@ -1,9 +1,9 @@
-"""One ``compare`` per output folder: an exclusive lock on ``out/.lock``.
+"""One textgym process per output folder (``compare``, ``train``): a lock on ``out/.lock``.
 
 The lock is an ``fcntl.flock`` on the open file, so the operating system releases it when
 the process ends, however it ends (SIGKILL included); no stale lock is left to clear by
 hand. The file's content (pid, host, start time) only names the owner in the error a
-second ``compare`` on the same folder gets. The file stays in place when the lock is
+second ``compare`` or ``train`` on the same folder gets. The file stays in place when the lock is
 released: removing it could let two processes lock two different files of one name.
 """
 
@@ -19,19 +19,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from textgym.errors import OutputInUseError
+from textgym.errors import ConfigError, OutputInUseError
 
 LOCK_FILE = ".lock"
 
 
 @contextmanager
-def locked(out: str | os.PathLike[str]) -> Iterator[None]:
+def locked(out: str | os.PathLike[str], command: str = "compare") -> Iterator[None]:
     """Hold the lock of folder ``out`` (created if missing) while the block runs.
+
+    ``command`` names what holds it (``compare``, ``train``), for the other's error.
 
     Raises:
         OutputInUseError: another process holds the lock; the error names it.
+        ConfigError: ``out`` exists and is not a folder.
     """
     folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--out {folder} is a file, not a folder; choose another --out.")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
     with path.open("a+", encoding="utf-8") as handle:
@@ -41,7 +46,7 @@ def locked(out: str | os.PathLike[str]) -> Iterator[None]:
             raise OutputInUseError(_in_use_message(folder, handle)) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps(owner()) + "\n")
+        handle.write(json.dumps({**owner(), "command": command}) + "\n")
         handle.flush()
         yield
 
@@ -58,10 +63,11 @@ def _in_use_message(folder: Path, handle: IO[str]) -> str:
     try:
         info = json.loads(handle.read())
         who = f"pid {info['pid']} on {info['host']}, since {info['since']}"
-    except (ValueError, KeyError, TypeError):
-        who = "owner not recorded yet: it is starting"
+        command = info.get("command", "compare")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        who, command = "owner not recorded yet: it is starting", "process"
     return (
-        f"{folder} is in use by another textgym compare ({who}); two compares writing "
-        "into one folder would train the same runs at once. Wait for it to finish (or stop "
-        "that process), or use another --out."
+        f"{folder} is in use by another textgym {command} ({who}); two runs writing into "
+        "one folder would overwrite each other's files. Wait for it to finish (or stop that "
+        "process), or use another --out."
     )
