@@ -25,9 +25,9 @@ from textgym.errors import ConfigError, DatasetError, OutputInUseError, UnknownN
 from textgym.evaluation.kl_to_initial import kl_to_initial
 from textgym.experiments import CompareConfig, compare, job
 from textgym.experiments.diversity import distinct_n
-from textgym.output_lock import locked
 from textgym.experiments.metrics import BEHAVIOUR, HELD_OUT
 from textgym.models import load_causal_lm
+from textgym.output_lock import locked
 from textgym.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]

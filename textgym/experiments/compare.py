@@ -12,10 +12,10 @@ from textgym.evaluation import make_eval_env
 from textgym.experiments.config import CompareConfig, RunSpec
 from textgym.experiments.grid import check_settings, load_finished, pending_runs
 from textgym.experiments.job import make_env
-from textgym.output_lock import locked
 from textgym.experiments.report import build_report
 from textgym.experiments.runner import check_backend, run_pending
 from textgym.experiments.search import import_optuna, run_search
+from textgym.output_lock import locked
 from textgym.rewards import make_reward
 
 
