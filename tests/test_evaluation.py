@@ -223,3 +223,21 @@ def test_batched_kl_equals_one_sequence_at_a_time(tiny_lm_dir):
             single.per_sequence[key], rel=1e-4, nan_ok=True
         )
     assert math.isnan(batched.per_sequence["nll"][2])
+
+
+def test_length_sorted_batches_give_each_example_its_own_greedy_output(
+    lm, word_dataset, tiny_lm_dir
+):
+    from textgym.evaluation import generate_sequences
+
+    rows = [  # sources of 1 to 6 sentences: prompts of several lengths
+        {**row, "source": " ".join([row["source"]] * (1 + i % 6))}
+        for i, row in enumerate(word_dataset)
+    ]
+    env = TextGenEnv("summarize", dataset=rows, tokenizer=tiny_lm_dir, max_new_tokens=4)
+    indices = [4, 0, 2, 1, 3, 0]
+    lengths = {len(env.prompts.build(env.examples[i])[0]) for i in indices}
+    assert len(lengths) > 3
+    batched = generate_sequences(lm, env, indices, batch_size=3)
+    alone = [generate_sequences(lm, env, [i], batch_size=1)[0] for i in indices]
+    assert batched == alone

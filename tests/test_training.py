@@ -260,5 +260,5 @@ def test_a_second_train_into_the_same_folder_is_refused(tiny_lm_dir, tmp_path, c
     assert (out / "train.json").is_file()
     (tmp_path / "file").write_text("mine")
     assert main([*args[:-1], str(tmp_path / "file")]) == 2
-    assert "is a file, not a folder" in capsys.readouterr().err
+    assert "is an existing file, not a folder" in capsys.readouterr().err
     assert (tmp_path / "file").read_text() == "mine"

@@ -19,7 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from textgym.errors import ConfigError, OutputInUseError
+from textgym.atomic import check_output_folder
+from textgym.errors import OutputInUseError
 
 LOCK_FILE = ".lock"
 
@@ -32,12 +33,10 @@ def locked(out: str | os.PathLike[str], command: str = "compare") -> Iterator[No
 
     Raises:
         OutputInUseError: another process holds the lock; the error names it.
-        ConfigError: ``out`` exists and is not a folder.
+        ConfigError: ``out`` is a file, or cannot be created or written into.
     """
     folder = Path(out)
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"--out {folder} is a file, not a folder; choose another --out.")
-    folder.mkdir(parents=True, exist_ok=True)
+    check_output_folder(folder, "--out")
     path = folder / LOCK_FILE
     with path.open("a+", encoding="utf-8") as handle:
         try:

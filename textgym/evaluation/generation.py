@@ -35,7 +35,8 @@ def generate_sequences(
         lm: The causal LM, or an encoder-decoder one (given the prompt as its source).
         env: Its prompts, examples, EOS tokens and ``max_new_tokens`` are used.
         indices: Examples to generate for (repeat an index to sample it several times).
-        batch_size: Prompts per ``generate`` call.
+        batch_size: Prompts per ``generate`` call; prompts are batched in order of length
+            (less padding), and the results returned in the order of ``indices``.
         greedy: Greedy decoding, else sampling.
         sampling: Temperature, top-k and top-p of sampling (None: the LM's own
             generation config); ignored when ``greedy``.
@@ -47,33 +48,44 @@ def generate_sequences(
         ``(prompt_ids, generated_ids)`` pairs; each generation is cut after its first EOS
         (kept).
     """
-    sequences = []
-    device = next(lm.parameters()).device
+    prompts = [env.prompts.build(env.examples[i])[0] for i in indices]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # less padding
+    sequences: Sequences = [([], [])] * len(prompts)
     options = _decoding(greedy, sampling)
-    for start in range(0, len(indices), batch_size):
-        prompts = [
-            env.prompts.build(env.examples[i])[0] for i in indices[start : start + batch_size]
-        ]
-        width = max(map(len, prompts))
-        ids = th.tensor([[env.pad_token_id] * (width - len(p)) + p for p in prompts], device=device)
-        mask = th.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
-        seq2seq = getattr(getattr(lm, "config", None), "is_encoder_decoder", False)
-        if restrict is not None:
-            skip = 1 if seq2seq else width  # the decoder start token, or the padded prompts
-            options["logits_processor"] = [_Restricted(restrict, prompts, skip)]
-        out = lm.generate(
-            input_ids=ids,
-            attention_mask=mask,
-            max_new_tokens=env.max_new_tokens,
-            eos_token_id=sorted(env.eos_token_ids),
-            pad_token_id=env.pad_token_id,
-            **options,
-        )
-        new = out[:, 1:] if seq2seq else out[:, width:]  # after the decoder start token
-        for prompt, row in zip(prompts, new.tolist(), strict=True):
-            cut = next((i + 1 for i, t in enumerate(row) if t in env.eos_token_ids), len(row))
-            sequences.append((prompt, row[:cut]))
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        rows = _generate(lm, env, [prompts[i] for i in batch], options, restrict)
+        for i, row in zip(batch, rows, strict=True):
+            cut = next((t + 1 for t, tok in enumerate(row) if tok in env.eos_token_ids), len(row))
+            sequences[i] = (prompts[i], row[:cut])
     return sequences
+
+
+def _generate(
+    lm: th.nn.Module,
+    env: TextGenEnv,
+    prompts: list[list[int]],
+    options: dict[str, Any],
+    restrict: Restriction | None,
+) -> list[list[int]]:
+    """One ``generate`` call on left-padded ``prompts``: each row's new token ids."""
+    device = next(lm.parameters()).device
+    width = max(map(len, prompts))
+    ids = th.tensor([[env.pad_token_id] * (width - len(p)) + p for p in prompts], device=device)
+    mask = th.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+    seq2seq = getattr(getattr(lm, "config", None), "is_encoder_decoder", False)
+    if restrict is not None:
+        skip = 1 if seq2seq else width  # the decoder start token, or the padded prompts
+        options = {**options, "logits_processor": [_Restricted(restrict, prompts, skip)]}
+    out = lm.generate(
+        input_ids=ids,
+        attention_mask=mask,
+        max_new_tokens=env.max_new_tokens,
+        eos_token_id=sorted(env.eos_token_ids),
+        pad_token_id=env.pad_token_id,
+        **options,
+    )
+    return (out[:, 1:] if seq2seq else out[:, width:]).tolist()  # after the decoder start
 
 
 def _decoding(greedy: bool, sampling: SamplingConfig | None) -> dict[str, Any]:
