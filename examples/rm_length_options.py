@@ -17,6 +17,7 @@ from pathlib import Path
 
 from textgym.atomic import write_atomic
 from textgym.reward_models import RMConfig, train_reward_model
+from textgym.reward_models.config import config_dict
 
 NAMES = ["plain", "length-decorrelation 1.0 (ODIN)", "length-balanced pairs", "more layers"]
 
@@ -51,10 +52,13 @@ def main() -> None:
     for i, (name, change) in enumerate(options(args).items()):
         if args.only and name not in args.only:
             continue
-        out = Path(args.out) / f"option{i}"
-        if not (out / "metrics.json").is_file():
-            train_reward_model(replace(base, out=out, **change), progress_bar=True)
-        rows[name] = json.loads((out / "metrics.json").read_text())
+        config = replace(base, out=Path(args.out) / f"option{i}", **change)
+        metrics = Path(config.out) / "metrics.json"
+        if not metrics.is_file():
+            train_reward_model(config, progress_bar=True)
+        rows[name] = json.loads(metrics.read_text())
+        if rows[name]["config"] != config_dict(config):
+            raise SystemExit(f"{metrics} was trained with other settings; use another --out.")
     write_atomic(Path(args.out) / "results.json", lambda p: p.write_text(json.dumps(rows)))
     write_atomic(Path(args.out) / "table.md", lambda p: p.write_text(_table(rows)))
     print(_table(rows))
@@ -97,10 +101,14 @@ def _table(rows: dict) -> str:
 
 
 def _acc(s: dict) -> str:
+    if s["accuracy"] is None:
+        return "- (n=0)"
     return f"{s['accuracy']:.3f} [{s['ci'][0]:.3f}, {s['ci'][1]:.3f}] (n={s['n']})"
 
 
 def _diff(d: dict) -> str:
+    if d["difference"] is None:
+        return "-"
     return f"{d['difference']:+.3f} [{d['ci'][0]:+.3f}, {d['ci'][1]:+.3f}]"
 
 

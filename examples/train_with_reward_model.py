@@ -26,6 +26,10 @@ from textgym.rewards import RewardModel
 
 def main() -> None:
     args = parse()
+    if args.dataset and not args.eval_dataset:
+        raise SystemExit(
+            "--dataset needs --eval-dataset: held-out prompts the policy never trains on."
+        )
     reward = RewardModel(args.rm, length_penalty="fit" if args.length_corrected else 0.0)
     env_kwargs = {"tokenizer": args.model, "reward": "none", "max_new_tokens": args.max_new_tokens}
     if args.dataset:

@@ -58,7 +58,7 @@ def frozen_reference(
     """
     device = check_device(device, "add_kl_penalty reference_device") or policy.device
     if reference is None and hasattr(policy.lm, "disable_adapter"):
-        if th.device(device) != policy.device:
+        if not same_device(th.device(device), policy.device):
             raise ConfigError(
                 f"A LoRA policy's reference is its own model with the adapters off, on "
                 f"{policy.device}; to run the reference on {device}, pass a separate copy: "
@@ -77,6 +77,16 @@ def frozen_reference(
             f"{policy.n_actions}; use a reference with the policy's tokenizer."
         )
     return model, nullcontext
+
+
+def same_device(a: th.device, b: th.device) -> bool:
+    """Whether two devices are one (``cuda`` is the current CUDA device, as torch reads it)."""
+    if a.type != b.type:
+        return False
+    if a.type != "cuda":
+        return a.index == b.index
+    current = th.cuda.current_device()
+    return (current if a.index is None else a.index) == (current if b.index is None else b.index)
 
 
 def policy_reference(model: Any) -> tuple[th.nn.Module, Callable[[], AbstractContextManager]]:

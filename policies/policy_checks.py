@@ -94,8 +94,8 @@ def check_one_device(model: Any, kwargs: dict[str, Any]) -> None:
         ConfigError: ``device_map`` among the policy's keyword arguments, or a model object
             whose ``hf_device_map`` names more than one device.
     """
-    spread = getattr(model, "hf_device_map", None)
-    if "device_map" not in kwargs and len(set((spread or {}).values())) <= 1:
+    spread = getattr(model, "hf_device_map", None) or {}
+    if "device_map" not in kwargs and len({_device_name(d) for d in spread.values()}) <= 1:
         return
     raise ConfigError(
         "LMPolicy keeps its LM on one device: stock SB3 moves the whole policy to PPO's "
@@ -105,3 +105,13 @@ def check_one_device(model: Any, kwargs: dict[str, Any]) -> None:
         "the KL reference on another device (add_kl_penalty(reference_device=...), "
         "--kl-reference-device) and reward models on theirs (rm:PATH[device=cuda:1])."
     )
+
+
+def _device_name(device: Any) -> str:
+    """An ``hf_device_map`` value as one name: ``0``, ``"cuda:0"`` -> ``"cuda:0"``."""
+    if isinstance(device, int):
+        return f"cuda:{device}"
+    try:
+        return str(th.device(device))
+    except (RuntimeError, TypeError):
+        return str(device)  # "disk"

@@ -9,6 +9,8 @@ from test_kl import collect, kl_ppo, perturb
 
 from textgym import ConfigError
 from textgym.kl import add_kl_penalty
+from textgym.policies.kl_penalty import same_device
+from textgym.policies.policy_checks import check_one_device
 from textgym.training.config import TrainConfig
 
 CUDA = th.cuda.is_available()
@@ -51,6 +53,11 @@ def test_reference_device_errors(tiny_lm_dir, word_dataset, monkeypatch):
     lora = {"r": 4, "lora_alpha": 8, "target_modules": ["q_proj", "v_proj"]}
     model = kl_ppo(tiny_lm_dir, word_dataset, policy_kwargs={"lora": lora})
     add_kl_penalty(model, kl_coef=0.1, reference_device="cpu")  # where the policy is: fine
+    assert same_device(th.device("cpu"), th.device("cpu")) and not same_device(
+        th.device("cpu"), th.device("meta")
+    )
+    if CUDA:  # "cuda" is the current CUDA device
+        assert same_device(th.device("cuda"), th.device(f"cuda:{th.cuda.current_device()}"))
     model.rollout_buffer.reward_shaping = None
     # a second device on a CPU-only machine: let "meta" through the device check
     monkeypatch.setattr("textgym.policies.kl_penalty.check_device", lambda device, owner: device)
@@ -64,6 +71,11 @@ def test_train_config_checks_the_reference_device():
     with pytest.raises(ConfigError, match="the penalty is off; set --kl-coef or --target-kl"):
         TrainConfig(kl_reference_device="cpu")
     assert TrainConfig(target_kl=3.0, kl_reference_device="cpu").kl_reference_device == "cpu"
+    if not CUDA:
+        return
+    beyond = f"cuda:{th.cuda.device_count()}"
+    with pytest.raises(ConfigError, match=rf"--kl-reference-device device='{beyond}' is not avail"):
+        TrainConfig(kl_coef=0.1, kl_reference_device=beyond)
 
 
 def test_a_policy_spread_over_devices_is_refused_with_the_alternatives(tiny_lm_dir, word_dataset):
@@ -78,6 +90,8 @@ def test_a_policy_spread_over_devices_is_refused_with_the_alternatives(tiny_lm_d
     lm.hf_device_map = {"model.embed_tokens": "cpu", "model.layers": "cpu", "lm_head": 1}
     with pytest.raises(ConfigError, match="LMPolicy keeps its LM on one device"):
         make_ppo(env, tiny_lm_dir, policy_kwargs={"model": lm})
+    lm.hf_device_map = {"model": 0, "lm_head": "cuda:0"}  # one device, named two ways
+    check_one_device(lm, {})  # no error
     lm.hf_device_map = {"": "cpu"}  # loaded with a device map, on one device: fine
     model = make_ppo(env, tiny_lm_dir, policy_kwargs={"model": lm, "tokenizer": tiny_lm_dir})
     assert model.policy.lm is lm

@@ -50,7 +50,8 @@ def test_balanced_training_cannot_learn_that_longer_wins(tiny_base, tmp_path, ca
     settings = dict(epochs=6, max_length=32)
     plain = train_reward_model(tiny_config(pairs, tiny_base, tmp_path / "plain", **settings))
     config = tiny_config(pairs, tiny_base, tmp_path / "bal", length_balanced=True, **settings)
-    balanced = train_reward_model(config)
+    with pytest.warns(UserWarning, match=r"drops all \d+ pairs of unequal lengths.*never shorter"):
+        balanced = train_reward_model(config)
     counts = balanced.length_balance
     assert counts["longer"] == counts["shorter"] == 0 and counts["dropped"] > 150
     assert balanced.n_train == counts["equal"] < plain.n_train
@@ -71,7 +72,34 @@ def test_balanced_training_cannot_learn_that_longer_wins(tiny_base, tmp_path, ca
         "--no-progress",
     ]
     monkeypatch.setenv("COLUMNS", "200")  # one line per table row
-    assert main([*argv, "--length-balanced"]) == 0
+    with pytest.warns(UserWarning, match="drops all"):
+        assert main([*argv, "--length-balanced"]) == 0
     printed = capsys.readouterr().out
     assert re.search(r"chosen longer in 0, shorter in 0, as long in \d+; \d+ dropped", printed)
     assert re.search(r'minus "longer wins".*\n.*\n.*trained model.* [+-]\d\.\d{3} \[', printed)
+
+
+def test_options_example_trains_each_option_once_and_refuses_other_settings(tiny_base, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    rows = length_pairs(90)
+    for i, row in enumerate(rows):
+        row["worker"] = f"w{i % 6}"
+        if i % 4 == 0:  # some pairs where the shorter response wins, for balancing
+            row["chosen"], row["rejected"] = row["rejected"], row["chosen"]
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    script = Path(__file__).resolve().parents[1] / "examples" / "rm_length_options.py"
+    args = [sys.executable, str(script), "--pairs", str(pairs), "--out", str(tmp_path / "out")]
+    args += ["--base", tiny_base, "--train-layers", "1", "--more-layers", "2", "--max-length", "32"]
+    first = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    table = (tmp_path / "out" / "table.md").read_text()
+    assert len(table.splitlines()) == 2 + 4 and "| length-balanced pairs |" in table
+    stamp = (tmp_path / "out" / "option0" / "metrics.json").stat().st_mtime_ns
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and again.stdout.count("|") == first.stdout.count("|")
+    assert (tmp_path / "out" / "option0" / "metrics.json").stat().st_mtime_ns == stamp
+    other = subprocess.run([*args, "--seed", "1"], capture_output=True, text=True, timeout=300)
+    assert other.returncode != 0 and "trained with other settings" in other.stderr

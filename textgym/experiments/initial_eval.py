@@ -21,6 +21,9 @@ from textgym.experiments.grid import to_jsonable
 from textgym.training import TrainConfig
 
 FOLDER = "initial_evals"
+# Bumped when the evaluation itself changes, so evaluations stored by older code are not reused
+# (2: generation under the policy's token bans, in prompt-length order).
+EVALUATION_VERSION = 2
 # TrainConfig fields that change training only, never the initial policy's evaluation.
 TRAINING_ONLY = (
     "timesteps",
@@ -49,6 +52,7 @@ TRAINING_ONLY = (
 def initial_eval_key(config: TrainConfig) -> str:
     """A hash of every setting the initial evaluation of ``config`` depends on."""
     settings = {k: v for k, v in asdict(config).items() if k not in TRAINING_ONLY}
+    settings["evaluation_version"] = EVALUATION_VERSION
     if config.eval_samples == 0:  # greedy only: the seed changes nothing evaluated
         settings.pop("seed")
     text = json.dumps(to_jsonable(settings), sort_keys=True, default=repr)

@@ -78,8 +78,7 @@ def _difference(per_pair: np.ndarray) -> dict[str, Any]:
     if per_pair.size < 2:
         return {"difference": None, "ci": None, "n": int(per_pair.size)}
     interval = t_interval(per_pair)
-    low, high = (interval.low, interval.high) if interval.se > 0 else (interval.mean,) * 2
-    return {"difference": interval.mean, "ci": [low, high], "n": int(per_pair.size)}
+    return {"difference": interval.mean, "ci": [interval.low, interval.high], "n": per_pair.size}
 
 
 def _slice(margins: np.ndarray) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -14,7 +15,7 @@ from textgym.reward_models.pairs import PreferencePair
 
 @dataclass(frozen=True)
 class LengthBalance:
-    """Counts of a balancing: pairs where the chosen response is longer, shorter, as long."""
+    """Pairs kept where the chosen response is longer, shorter or as long; pairs dropped."""
 
     longer: int
     shorter: int
@@ -37,6 +38,8 @@ def balance_by_length(
     keep their input order. Training on them removes the label's dependence on the sign of
     the length difference, at the cost of the dropped pairs.
 
+    Warns when one side is empty (every unequal pair then goes), and
+
     Raises:
         ConfigError: fewer than 2 pairs would be left.
     """
@@ -56,6 +59,13 @@ def balance_by_length(
             f"Length balancing leaves {len(keep)} of {len(pairs)} training pairs (the chosen "
             f"response is longer in {len(longer)}, shorter in {len(shorter)}); train without "
             f"length_balanced (--length-balanced) or on more varied pairs."
+        )
+    if size == 0 and len(longer) + len(shorter):
+        warnings.warn(
+            f"Length balancing drops all {len(longer) + len(shorter)} pairs of unequal lengths: "
+            f"the chosen response is never {'shorter' if len(longer) else 'longer'}; only "
+            f"{len(keep)} equal-length pairs train.",
+            stacklevel=2,
         )
     counts = LengthBalance(size, size, int(np.sum(words == 0)), len(pairs) - len(keep))
     return [pairs[i] for i in sorted(keep)], counts

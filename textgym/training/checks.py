@@ -11,6 +11,7 @@ import numpy as np
 import torch as th
 from gymnasium.envs.registration import load_env_creator
 
+from textgym import devices
 from textgym.env import TextGenEnv
 from textgym.errors import ConfigError, unknown_name
 
@@ -142,6 +143,7 @@ def check_reference_device(config: Any) -> None:
     if config.kl_reference_device is None:
         return
     check_device(config.kl_reference_device, "kl_reference_device")
+    devices.check_device(config.kl_reference_device, "--kl-reference-device")  # its index too
     if not config.kl_coef and config.target_kl is None:
         raise ConfigError(
             f"kl_reference_device={config.kl_reference_device!r} (--kl-reference-device) places "
