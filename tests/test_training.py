@@ -119,6 +119,10 @@ BAD_SETTINGS = [
     ({"batch_size": 1}, r"batch_size=1 \(--batch-size\) must be at least 2"),
     ({"n_envs": 1, "n_steps": 1}, "PPO needs at least 2"),
     ({"timesteps": 0}, r"timesteps=0 \(--timesteps\) must be an integer >= 1"),
+    (
+        {"seed": 2**32 - 1, "n_envs": 2},
+        r"seed=4294967295 \(--seed\) is too large.*at most 4294967294",
+    ),
     ({"eval_examples": 0}, r"eval_examples=0 \(--eval-examples\) must be an integer >= 1"),
     ({"eval_examples": -1}, r"eval_examples=-1 \(--eval-examples\) must be an integer >= 1"),
     ({"max_new_tokens": True}, r"max_new_tokens=True \(--max-new-tokens\) must be an integer"),

@@ -32,6 +32,15 @@ def check_int(name: str, value: Any, minimum: int, meaning: str) -> None:
         )
 
 
+def check_seed(seed: int, n_envs: int) -> None:
+    """Env i is seeded with ``seed + i``; numpy takes seeds below 2**32."""
+    if seed + n_envs > 2**32:
+        raise ConfigError(
+            f"seed={seed} (--seed) is too large: env i gets seed + i, and numpy takes seeds "
+            f"below 2**32, so with {n_envs} envs the seed must be at most {2**32 - n_envs}."
+        )
+
+
 def check_env_id(env_id: Any) -> None:
     """Raise unless ``env_id`` is registered with Gymnasium as a :class:`TextGenEnv`.
 

@@ -17,6 +17,7 @@ from textgym.training.checks import (
     check_minibatch,
     check_numbers,
     check_reference_device,
+    check_seed,
 )
 
 # int setting -> (its smallest valid value, what it is); checked by TrainConfig.validate
@@ -116,6 +117,7 @@ class TrainConfig:
             if value is not None or name not in OPTIONAL_SETTINGS:
                 check_int(name, value, minimum, meaning)
         check_minibatch(self)
+        check_seed(self.seed, self.n_envs)
         check_numbers(self)
         SamplingConfig(self.temperature, self.top_k, self.top_p)
         check_kl_settings(self.kl_coef, self.target_kl, self.kl_horizon)
