@@ -101,3 +101,33 @@ def test_runs_of_one_cell_on_different_examples_cannot_be_paired():
     data[1]["example_ids"] = list(reversed(data[1]["example_ids"]))
     with pytest.raises(ConfigError, match="different held-out examples"):
         summarize(data)
+
+
+def test_metrics_undefined_on_prompt_only_data_are_left_out():
+    data = runs(0.1)
+    for r in data:  # as stored from prompt-only data: NaN is null in JSON
+        r["initial"].update(rougeL=None, perplexity=2.0)
+        r["trained"].update(rougeL=None, perplexity=None if r["seed"] == 0 else 2.5)
+    summary = summarize(data)
+    assert ("rouge1", "rougeL") not in summary and ("rouge1", "own_reward") in summary
+    assert np.isnan(summary["rouge1", "perplexity"].interval.mean)  # one run undefined
+
+
+def test_report_of_prompt_only_runs_says_no_held_out_metric_was_measured(tmp_path):
+    from textgym.experiments.metrics import HELD_OUT
+    from textgym.experiments.report import build_report
+
+    data = runs(0.1, "rm:runs/rm") + runs(0.0, "rm:runs/rm[length_penalty=fit]")
+    for r in data:
+        r["reward"] = r["cell"]
+        r["episode_rewards"] = [0.1, 0.2, 0.3]
+        r["config"] = {"reward": r["cell"], "eval_dataset": "prompts.jsonl", "timesteps": 64}
+        for key in ("initial", "trained"):
+            r[key].update(
+                dict.fromkeys(HELD_OUT), kl_to_init_exact=0.0 if key == "initial" else 0.1
+            )
+    files = build_report(tmp_path, data)
+    report = (tmp_path / "report.md").read_text()
+    assert "None measured: the held-out data has no references" in report
+    assert "gain_matrix" not in files and not (tmp_path / "gain_matrix.png").exists()
+    assert "| rm:runs/rm |" in report and "own_reward" in report

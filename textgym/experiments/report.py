@@ -90,9 +90,14 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 def write_plots(out: Path, records: list[Record], summary: Summary) -> dict[str, str]:
-    """Write the three PNGs atomically; return their names relative to ``out``."""
+    """Write the PNGs atomically; return their names relative to ``out``.
+
+    The gain matrix shows the held-out metrics measured for every configuration; with none
+    (prompt-only data: no references to score against) it is not drawn.
+    """
     groups = list(cells(records))
-    gains = np.array([[summary[c, m].interval.mean for m in HELD_OUT] for c in groups])
+    metrics = [m for m in HELD_OUT if all((c, m) in summary for c in groups)]
+    gains = np.array([[summary[c, m].interval.mean for m in metrics] for c in groups])
     curves: dict[str, list[list[float]]] = defaultdict(list)
     for cell, runs in cells(records).items():
         curves[cell] = [r["episode_rewards"] for r in runs]
@@ -105,10 +110,12 @@ def write_plots(out: Path, records: list[Record], summary: Summary) -> dict[str,
         for r in records
     ]
     jobs = {
-        "gain_matrix.png": lambda tmp: plot_gain_matrix(gains, groups, HELD_OUT, tmp),
+        "gain_matrix.png": lambda tmp: plot_gain_matrix(gains, groups, metrics, tmp),
         "training_curves.png": lambda tmp: plot_curves(dict(curves), tmp),
         "reward_vs_kl.png": lambda tmp: plot_reward_vs_kl(points, tmp),
     }
+    if not metrics:
+        del jobs["gain_matrix.png"]
     for name, draw in jobs.items():
         write_atomic(out / name, draw)
     return {name.removesuffix(".png"): name for name in jobs}

@@ -51,6 +51,7 @@ def initial_values(records: Sequence[Record]) -> tuple[dict[str, float], list[st
         for m, value in r["initial"].items():
             key = f"{m}:{r['reward']}" if m.startswith("own_reward") else m
             groups[key].append(np.nan if value is None else value)
+    groups = {key: v for key, v in groups.items() if not np.all(np.isnan(v))}  # undefined
     differ = [
         key
         for key, v in groups.items()
@@ -63,6 +64,8 @@ def table(summary: Summary, records: Sequence[Record], metrics: Sequence[str]) -
     """A gains table: the initial policy's absolute values, then one row per configuration."""
     initial, _ = initial_values(records)
     metrics = [m for m in metrics if any((c, m) in summary for c in cells(records))]
+    if not metrics:
+        return "None measured: the held-out data has no references to score against."
     lines = ["| configuration | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
     first = [f"{initial[m]:.4f}" if m in initial else "—" for m in metrics]
     lines.append("| initial (absolute) | " + " | ".join(first) + " |")

@@ -71,6 +71,9 @@ def cells(records: Sequence[Record]) -> dict[str, list[Record]]:
 def summarize(records: Sequence[Record], n_resamples: int = 1000, seed: int = 0) -> Summary:
     """The :class:`Gain` of every (configuration, metric) the runs record.
 
+    A metric undefined for every run's initial policy (NaN, e.g. ROUGE on prompt-only data)
+    has no gain and is left out.
+
     Raises:
         ConfigError: runs of one configuration were evaluated on different examples.
     """
@@ -78,8 +81,15 @@ def summarize(records: Sequence[Record], n_resamples: int = 1000, seed: int = 0)
     for cell, runs in cells(records).items():
         _check_same_examples(cell, runs)
         for metric in runs[0]["initial"]:
+            if all(_undefined(r["initial"][metric]) for r in runs):
+                continue  # e.g. reference metrics on prompt-only data
             summary[cell, metric] = gain(runs, metric, n_resamples, seed)
     return summary
+
+
+def _undefined(value: float | None) -> bool:
+    """A metric value that could not be computed (NaN; stored as null in JSON)."""
+    return value is None or bool(np.isnan(value))
 
 
 def rank(summary: Summary, records: Sequence[Record], metric: str) -> list[str]:
@@ -96,8 +106,13 @@ def gain(runs: Sequence[Record], metric: str, n_resamples: int = 1000, seed: int
     if tables[0] is not None and tables[1] is not None:
         interval = mean_gain_interval(tables[0] - tables[1], n_resamples, seed=seed)
         return Gain(interval, BOOTSTRAP, tables[0].shape[1])
-    values = [r["trained"][metric] - r["initial"][metric] for r in runs]
-    return Gain(t_interval([np.nan if v is None else v for v in values]), T_OVER_SEEDS)
+    values = [
+        np.nan
+        if _undefined(r["trained"][metric]) or _undefined(r["initial"][metric])
+        else r["trained"][metric] - r["initial"][metric]
+        for r in runs
+    ]
+    return Gain(t_interval(values), T_OVER_SEEDS)
 
 
 def _per_example(runs: Sequence[Record], key: str, metric: str) -> np.ndarray | None:
