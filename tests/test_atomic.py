@@ -127,7 +127,15 @@ def test_train_into_a_folder_keeps_unrelated_files(tiny_lm_dir, tmp_path):
     for _ in range(2):  # the re-run replaces its own outputs
         assert main([*args, "--out", str(out)]) == 0
     assert (out / "notes.txt").read_text() == "mine" and (out / "data" / "table.csv").is_file()
-    own = {"hf_model", "metrics.json", "ppo.zip", "reward_curve.png", "tensorboard", "train.json"}
+    own = {
+        ".lock",
+        "hf_model",
+        "metrics.json",
+        "ppo.zip",
+        "reward_curve.png",
+        "tensorboard",
+        "train.json",
+    }
     assert set(names(out)) == own | {"data", "notes.txt"}
 
 

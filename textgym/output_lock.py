@@ -26,16 +26,23 @@ LOCK_FILE = ".lock"
 
 
 @contextmanager
-def locked(out: str | os.PathLike[str], command: str = "compare") -> Iterator[None]:
+def locked(
+    out: str | os.PathLike[str], command: str = "compare", create: bool = True
+) -> Iterator[None]:
     """Hold the lock of folder ``out`` (created if missing) while the block runs.
 
-    ``command`` names what holds it (``compare``, ``train``), for the other's error.
+    ``command`` names what holds it (``compare``, ``train``), for the other's error. With
+    ``create=False`` a missing folder is not created and the block runs unlocked (a resumed
+    run: there is nothing to protect, and the caller reports the missing folder).
 
     Raises:
         OutputInUseError: another process holds the lock; the error names it.
         ConfigError: ``out`` is a file, or cannot be created or written into.
     """
     folder = Path(out)
+    if not create and not folder.exists():
+        yield
+        return
     check_output_folder(folder, "--out")
     path = folder / LOCK_FILE
     with path.open("a+", encoding="utf-8") as handle:

@@ -60,8 +60,9 @@ def run(args: argparse.Namespace) -> None:
     options = train_values(args)
     options["out"] = output_folder(args.out, args.resume)
     config = TrainConfig(**options)
-    with locked(config.out, "train"):  # a second train into this folder fails at once
-        result = train(config, progress_bar=not args.no_progress, resume=args.resume is not None)
+    resume = args.resume is not None
+    with locked(config.out, "train", create=not resume):  # a second train here fails at once
+        result = train(config, progress_bar=not args.no_progress, resume=resume)
     print_report(result)
 
 
