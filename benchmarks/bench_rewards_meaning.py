@@ -11,6 +11,10 @@ Scores the first 16 CNN/DailyMail rows of ``../shared/data/summarization/cnndm_2
   head, reading ``format_pair(article, lead-3)`` cut to its last ``RM_MAX_TOKENS`` tokens
   (the start of the article goes; a whole CNN/DM article is ~800 tokens). A random head
   costs the same as a trained one.
+- ``METEOR``: nltk's METEOR against the reference (WordNet when installed, else exact and
+  stem matches).
+- ``perplexity (SmolLM2-135M)``: negative log-perplexity of the lead-3 under the embedded
+  SmolLM2-135M-Instruct.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import time
 import torch as th
 from common import cnndm_rows, machine
 
-from textgym.rewards import EmbeddingSimilarity, RewardModel
+from textgym.rewards import EmbeddingSimilarity, RewardModel, make_reward
 
 N_ROWS = 16
 MIN_SECONDS = 2.0
@@ -75,6 +79,8 @@ def main() -> None:
     rewards = {
         "embedding (MiniLM-L6)": EmbeddingSimilarity(device=args.device),
         "RM (SmolLM2-135M)": reward_model(args.device),
+        "METEOR": make_reward("meteor"),
+        "perplexity (SmolLM2-135M)": make_reward("perplexity"),
     }
     print("| reward | evals/s (batch 1) | evals/s (batch 16) |")
     print("|---|---:|---:|")
