@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -239,3 +240,27 @@ def test_builtin_tasks_are_defined_once_with_their_env_defaults():
     dialogue = get_task("dialogue")
     assert dialogue.kind == "dialogue" and dialogue.truncation_side == "start"
     assert all(get_task(name).ships_data for name in textgym.data.TASKS)
+
+
+def test_cli_finds_a_task_registered_in_a_module(tiny_lm_dir, qa_file, tmp_path, monkeypatch):
+    """``--env module:EnvId`` imports the module first, as gym.make does (new processes too)."""
+    from textgym.cli import main
+
+    (tmp_path / "toy_qa_tasks.py").write_text(
+        "from textgym import Task, register_task\n"
+        f"register_task(Task('modqa', {QA.template!r}, reward='chrf', "
+        "fields={'source': 'question', 'reference': 'answer'}, max_new_tokens=4), 'ModQA-v0')\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "toy_qa_tasks", raising=False)
+    args = ["train", "--model", tiny_lm_dir, "--dataset", qa_file, "--eval-dataset", qa_file]
+    args += ["--timesteps", "16", "--n-envs", "2", "--n-steps", "4", "--batch-size", "8"]
+    args += ["--eval-examples", "2", "--no-progress", "--out", str(tmp_path / "run")]
+    assert "ModQA-v0" not in gym.registry
+    assert main([*args, "--env", "toy_qa_tasks:ModQA-v0"]) == 0
+    assert json.loads((tmp_path / "run" / "train.json").read_text())["config"]["env_id"] == (
+        "toy_qa_tasks:ModQA-v0"
+    )
+    with pytest.raises(ConfigError, match=r"cannot import 'no_such_tasks'.*register_task"):
+        textgym.training.TrainConfig(env_id="no_such_tasks:ModQA-v0")

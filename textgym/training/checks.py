@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import numbers
 from typing import TYPE_CHECKING, Any
@@ -41,24 +42,52 @@ def check_seed(seed: int, n_envs: int) -> None:
         )
 
 
+def registered_id(env_id: str) -> str:
+    """``env_id`` without a ``module:`` prefix, after importing that module (as ``gym.make`` does).
+
+    ``"my_tasks:MyQA-v0"`` imports ``my_tasks`` (which registers its tasks) and gives
+    ``"MyQA-v0"``; the prefix lets a new process (``textgym train``, compare workers) find
+    env ids that Python code registers.
+
+    Raises:
+        ConfigError: the module cannot be imported.
+    """
+    module, sep, name = env_id.rpartition(":")
+    if not sep:
+        return env_id
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigError(
+            f"env id {env_id!r}: cannot import {module!r} ({exc}); the part before ':' must be "
+            "a module on the Python path that registers the env id (e.g. with "
+            "textgym.register_task)."
+        ) from exc
+    return name
+
+
 def check_env_id(env_id: Any) -> None:
     """Raise unless ``env_id`` is registered with Gymnasium as a :class:`TextGenEnv`.
 
+    ``module:EnvId`` imports ``module`` first (see :func:`registered_id`).
+
     Raises:
         UnknownNameError: ``env_id`` is not registered; the textgym env ids are suggested.
-        ConfigError: ``env_id`` is registered but is not a textgym text env.
+        ConfigError: ``env_id`` is registered but is not a textgym text env, or its module
+            cannot be imported.
     """
     from textgym import ENV_IDS
 
-    if not isinstance(env_id, str) or env_id not in gym.registry:
+    name = registered_id(env_id) if isinstance(env_id, str) else env_id
+    if not isinstance(name, str) or name not in gym.registry:
         raise unknown_name(
             "env id",
             str(env_id),
             ENV_IDS,
             "Pass one of these (--env, env_id=), or register your own task and env id "
-            "with textgym.register_task(task, env_id).",
+            "with textgym.register_task(task, env_id) in a module and pass 'module:env_id'.",
         )
-    entry_point = gym.registry[env_id].entry_point
+    entry_point = gym.registry[name].entry_point
     creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
     if not (isinstance(creator, type) and issubclass(creator, TextGenEnv)):
         raise ConfigError(
@@ -76,7 +105,8 @@ def check_groups(config: TrainConfig) -> None:
     check_group_size(config.group_size, config.n_envs)
     if not config.grouped:
         return
-    new_tokens = config.max_new_tokens or gym.spec(config.env_id).kwargs.get("max_new_tokens")
+    spec = gym.spec(registered_id(config.env_id))
+    new_tokens = config.max_new_tokens or spec.kwargs.get("max_new_tokens")
     if new_tokens and config.n_steps % new_tokens:
         raise ConfigError(
             f"n_steps={config.n_steps} (--n-steps) must be a multiple of max_new_tokens="
