@@ -103,3 +103,18 @@ def test_options_example_trains_each_option_once_and_refuses_other_settings(tiny
     assert (tmp_path / "out" / "option0" / "metrics.json").stat().st_mtime_ns == stamp
     other = subprocess.run([*args, "--seed", "1"], capture_output=True, text=True, timeout=300)
     assert other.returncode != 0 and "trained with other settings" in other.stderr
+
+
+def test_train_pairs_subsamples_training_and_keeps_the_held_out_pairs(tiny_base, tmp_path):
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", length_pairs(120))
+    settings = dict(epochs=1, max_length=32)
+    full = train_reward_model(tiny_config(pairs, tiny_base, tmp_path / "full", **settings))
+    config = tiny_config(pairs, tiny_base, tmp_path / "few", train_pairs=20, **settings)
+    few = train_reward_model(config)
+    assert few.n_train == 20 < full.n_train and few.n_heldout == full.n_heldout
+    assert few.heldout["accuracy"]["longer_wins"] == full.heldout["accuracy"]["longer_wins"]
+    assert len(few.losses) == 20 // 8 + 1  # batches of 8 pairs
+    with pytest.raises(ConfigError, match=r"train_pairs=500 \(--train-pairs\) is more than the"):
+        train_reward_model(tiny_config(pairs, tiny_base, tmp_path / "x", train_pairs=500))
+    with pytest.raises(ConfigError, match="train_pairs=1 must be an integer >= 2"):
+        train_reward_model(tiny_config(pairs, tiny_base, tmp_path / "x", train_pairs=1))

@@ -55,6 +55,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--limit", type=int, default=None, help="use only the first N pairs")
+    p.add_argument(
+        "--train-pairs",
+        type=int,
+        default=None,
+        help="train on a random N of the training pairs (held-out pairs unchanged)",
+    )
     p.add_argument("--device", default=d.device)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 

@@ -51,6 +51,8 @@ class RMConfig:
             :mod:`textgym.reward_models.length_balance`). Held-out pairs are not touched.
         seed: Seeds the split, the score-head initialisation and the batch order.
         limit: Use only the first N pairs of the file (None: all).
+        train_pairs: Train on a random N of the training pairs (seeded; None: all), after the
+            split, so the held-out pairs stay the same: a learning curve over N.
         device: Torch device; ``"auto"`` picks CUDA when available.
     """
 
@@ -72,6 +74,7 @@ class RMConfig:
     length_balanced: bool = False
     seed: int = 0
     limit: int | None = None
+    train_pairs: int | None = None
     device: str = "auto"
 
 
@@ -137,6 +140,9 @@ def check_config(config: RMConfig) -> None:
     _check_positive(config)
     if config.limit is not None and (not isinstance(config.limit, int) or config.limit < 2):
         raise ConfigError(f"limit={config.limit!r} must be an integer >= 2, or None for all.")
+    pairs = config.train_pairs
+    if pairs is not None and (isinstance(pairs, bool) or not isinstance(pairs, int) or pairs < 2):
+        raise ConfigError(f"train_pairs={pairs!r} must be an integer >= 2, or None for all.")
     if config.lora and config.train_layers is not None:
         raise ConfigError(
             "lora=True and train_layers are alternatives; set one of them (train_layers=None "

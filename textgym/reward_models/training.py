@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from textgym.atomic import check_replaceable, write_atomic
+from textgym.errors import ConfigError
 from textgym.models import load_tokenizer
 from textgym.reward_models.config import RMConfig, RMResult, check_config, split_fields
 from textgym.reward_models.duplicates import resolve_duplicates
@@ -95,10 +96,28 @@ def _load_data(config: RMConfig) -> _Data:
     """Read the pairs, resolve duplicate judgments, and split off the held-out groups."""
     pairs, duplicates = resolve_duplicates(load_pairs(config.pairs, config.limit))
     train, heldout = split_pairs(pairs, config.val_fraction, config.seed, split_fields(config))
+    train = _subset(train, config.train_pairs, config.seed)
     if not config.length_balanced:
         return _Data(train, heldout, asdict(duplicates), {})
     train, balance = balance_by_length(train, config.seed)
     return _Data(train, heldout, asdict(duplicates), balance.to_dict())
+
+
+def _subset(pairs: list[PreferencePair], size: int | None, seed: int) -> list[PreferencePair]:
+    """A seeded random ``size`` of ``pairs`` in their order (all of them when None).
+
+    Raises:
+        ConfigError: ``size`` is more than there are pairs.
+    """
+    if size is None:
+        return pairs
+    if size > len(pairs):
+        raise ConfigError(
+            f"train_pairs={size} (--train-pairs) is more than the {len(pairs)} training pairs "
+            f"of this split; pass at most {len(pairs)}, or drop the option."
+        )
+    keep = np.random.default_rng(seed).choice(len(pairs), size, replace=False)
+    return [pairs[i] for i in sorted(keep)]
 
 
 def _fit(
