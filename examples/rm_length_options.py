@@ -57,11 +57,21 @@ def main() -> None:
         if not metrics.is_file():
             train_reward_model(config, progress_bar=True)
         rows[name] = json.loads(metrics.read_text())
-        if rows[name]["config"] != config_dict(config):
-            raise SystemExit(f"{metrics} was trained with other settings; use another --out.")
+        if _differences(rows[name]["config"], config):
+            raise SystemExit(
+                f"{metrics} was trained with other settings "
+                f"({', '.join(_differences(rows[name]['config'], config))}); use another --out."
+            )
     write_atomic(Path(args.out) / "results.json", lambda p: p.write_text(json.dumps(rows)))
     write_atomic(Path(args.out) / "table.md", lambda p: p.write_text(_table(rows)))
     print(_table(rows))
+
+
+def _differences(stored: dict, config: RMConfig) -> list[str]:
+    """Settings of ``config`` that a stored run's config differs in (a setting added to
+    textgym after that run counts as its default)."""
+    defaults = config_dict(RMConfig(pairs=""))
+    return [k for k, v in config_dict(config).items() if stored.get(k, defaults[k]) != v]
 
 
 def _parse() -> argparse.Namespace:
