@@ -25,13 +25,12 @@ from textgym.reward_models.encoding import format_pair
 from textgym.rewards.base import Reward
 from textgym.rewards.batch_checks import check_lengths
 from textgym.rewards.classifier_spec import CLF_PREFIX, EXAMPLE, TEXTS, TRANSFORMS
-from textgym.rewards.loading import absolute_if_local
 from textgym.rewards.scoring_model import (
     WithoutLoadedModel,
-    check_model_path,
     classifier_logits,
     is_model_spec,
     load_scorer,
+    model_and_tokenizer,
 )
 
 _FIX = (
@@ -95,18 +94,8 @@ class ClassifierReward(WithoutLoadedModel, Reward):
         name: str | None = None,
     ) -> None:
         is_spec = is_model_spec(model)
-        if not is_spec and tokenizer is None:
-            raise ConfigError(
-                f"ClassifierReward got a {type(model).__name__} object but no tokenizer; pass "
-                f"tokenizer= (an object, name or path), or pass the model as a name or path."
-            )
+        self.model, self.tokenizer = model_and_tokenizer("ClassifierReward", model, tokenizer, _FIX)
         _check_settings(transform, text, batch_size, max_length)
-        if is_spec:
-            check_model_path(str(model), _FIX)
-        self.model = absolute_if_local(str(model)) if is_spec else model
-        self.tokenizer = (
-            absolute_if_local(str(tokenizer)) if is_model_spec(tokenizer) else tokenizer
-        )
         self.label, self.transform, self.text = label, transform, text
         self.batch_size, self.max_length = batch_size, max_length
         self.device = check_device(device, "ClassifierReward")

@@ -20,13 +20,12 @@ from textgym.reward_models.length_fit import load_length_coef
 from textgym.reward_models.lengths import word_counts
 from textgym.rewards.base import Reward
 from textgym.rewards.batch_checks import check_lengths
-from textgym.rewards.loading import absolute_if_local
 from textgym.rewards.scoring_model import (
     WithoutLoadedModel,
-    check_model_path,
     classifier_logits,
     is_model_spec,
     load_scorer,
+    model_and_tokenizer,
 )
 
 
@@ -89,18 +88,8 @@ class RewardModel(WithoutLoadedModel, Reward):
         length_penalty: float | str | None = None,
     ) -> None:
         is_spec = is_model_spec(model)
-        if not is_spec and tokenizer is None:
-            raise ConfigError(
-                f"RewardModel got a {type(model).__name__} object but no tokenizer; pass "
-                f"tokenizer= (an object, name or path), or pass the model as a name or path."
-            )
+        self.model, self.tokenizer = model_and_tokenizer("RewardModel", model, tokenizer)
         _check_settings(prompt_template, batch_size, normalize, max_length)
-        if is_spec:
-            check_model_path(str(model))
-        self.model = absolute_if_local(str(model)) if is_spec else model
-        self.tokenizer = (
-            absolute_if_local(str(tokenizer)) if is_model_spec(tokenizer) else tokenizer
-        )
         self.prompt_template = prompt_template
         self.batch_size, self.max_length = batch_size, max_length
         self.device = check_device(device, "RewardModel")

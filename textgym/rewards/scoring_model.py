@@ -18,7 +18,7 @@ import numpy as np
 from textgym.devices import default_device
 from textgym.errors import ConfigError
 from textgym.reward_models.encoding import encode_texts, right_pad
-from textgym.rewards.loading import looks_like_path
+from textgym.rewards.loading import absolute_if_local, looks_like_path
 
 _FALLBACK_MAX_LENGTH = 2048
 # The fix a failed load or a missing folder names by default: a reward model's.
@@ -130,6 +130,26 @@ def check_model_path(spec: str, fix: str = _RM_FIX) -> None:
 def is_model_spec(value: Any) -> bool:
     """Whether ``value`` names a model to load (a name or path), rather than being one."""
     return isinstance(value, (str, os.PathLike))
+
+
+def model_and_tokenizer(owner: str, model: Any, tokenizer: Any, fix: str = _RM_FIX) -> tuple:
+    """A reward's ``model`` and ``tokenizer`` as kept: local paths made absolute, objects as is.
+
+    Raises:
+        ConfigError: a model object without a tokenizer, or a path-like model that is missing
+            (``fix`` says what to pass instead).
+    """
+    if not is_model_spec(model) and tokenizer is None:
+        raise ConfigError(
+            f"{owner} got a {type(model).__name__} object but no tokenizer; pass "
+            f"tokenizer= (an object, name or path), or pass the model as a name or path."
+        )
+    if is_model_spec(model):
+        check_model_path(str(model), fix)
+        model = absolute_if_local(str(model))
+    if is_model_spec(tokenizer):
+        tokenizer = absolute_if_local(str(tokenizer))
+    return model, tokenizer
 
 
 class WithoutLoadedModel:
