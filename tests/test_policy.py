@@ -150,11 +150,12 @@ def test_save_load_gives_same_deterministic_actions(tiny_lm_dir, word_dataset, t
         obs, *_ = env.step(a)
 
 
-def test_ppo_learns_to_emit_a_word(tiny_lm_dir, word_dataset):
-    env = make_env(tiny_lm_dir, word_dataset, n_envs=8, max_new_tokens=4)
+def assert_ppo_learns_to_emit_a_word(make_env, make_ppo, model_dir, word_dataset) -> None:
+    """PPO with ``make_env``/``make_ppo`` (causal or seq2seq helpers) learns the word reward."""
+    env = make_env(model_dir, word_dataset, n_envs=8, max_new_tokens=4)
     model = make_ppo(
         env,
-        tiny_lm_dir,
+        model_dir,
         n_steps=16,
         batch_size=32,
         n_epochs=4,
@@ -163,6 +164,10 @@ def test_ppo_learns_to_emit_a_word(tiny_lm_dir, word_dataset):
     )
     rewards = mean_rollout_rewards(model, 8 * 16 * 25)
     assert rewards[-1] > rewards[0] + 0.5, rewards
+
+
+def test_ppo_learns_to_emit_a_word(tiny_lm_dir, word_dataset):
+    assert_ppo_learns_to_emit_a_word(make_env, make_ppo, tiny_lm_dir, word_dataset)
 
 
 def test_same_size_different_tokenizer_is_a_clear_error(tiny_lm_dir, word_dataset, tmp_path):

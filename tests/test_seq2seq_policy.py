@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch as th
-from conftest import collect_rollout, mean_rollout_rewards
+from conftest import collect_rollout
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
-from test_policy import WordShare
+from test_policy import WordShare, assert_ppo_learns_to_emit_a_word
 
 from textgym import ConfigError, TextGenEnv
 from textgym.policies import EpisodeRolloutBuffer, LMPolicy, add_kl_penalty
@@ -180,18 +180,7 @@ def test_grouped_equals_per_transition(s2s_dir, word_dataset):
 
 
 def test_ppo_learns_to_emit_a_word(t5_dir, word_dataset):
-    env = make_env(t5_dir, word_dataset, n_envs=8, max_new_tokens=4)
-    model = make_ppo(
-        env,
-        t5_dir,
-        n_steps=16,
-        batch_size=32,
-        n_epochs=4,
-        learning_rate=1e-2,
-        rollout_buffer_class=EpisodeRolloutBuffer,
-    )
-    rewards = mean_rollout_rewards(model, 8 * 16 * 25)
-    assert rewards[-1] > rewards[0] + 0.5, rewards
+    assert_ppo_learns_to_emit_a_word(make_env, make_ppo, t5_dir, word_dataset)
 
 
 def test_save_load_gives_same_actions_and_values(s2s_dir, word_dataset, tmp_path):
