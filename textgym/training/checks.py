@@ -157,8 +157,9 @@ def check_device(device: Any, option: str = "device") -> None:
     """Raise unless ``device`` (the setting ``option``) is ``"auto"`` or a torch device here.
 
     Raises:
-        ConfigError: an unknown device name, or CUDA asked for where none is available (SB3
-            would fall back to the CPU without a word).
+        ConfigError: an unknown device name, CUDA asked for where none is available (SB3
+            would fall back to the CPU without a word), or a device index this process
+            does not see (``cuda:3`` with one GPU).
     """
     if device == "auto":
         return
@@ -175,6 +176,7 @@ def check_device(device: Any, option: str = "device") -> None:
             f"{option}={device!r} ({flag}) asks for CUDA, but torch sees no CUDA GPU here; "
             "use 'auto' (a GPU when there is one) or 'cpu'."
         )
+    devices.check_device(device, flag)  # the index too
 
 
 def check_reference_device(config: Any) -> None:
@@ -182,7 +184,6 @@ def check_reference_device(config: Any) -> None:
     if config.kl_reference_device is None:
         return
     check_device(config.kl_reference_device, "kl_reference_device")
-    devices.check_device(config.kl_reference_device, "--kl-reference-device")  # its index too
     if not config.kl_coef and config.target_kl is None:
         raise ConfigError(
             f"kl_reference_device={config.kl_reference_device!r} (--kl-reference-device) places "
