@@ -76,7 +76,8 @@ def _generate(
     seq2seq = getattr(getattr(lm, "config", None), "is_encoder_decoder", False)
     if restrict is not None:
         skip = 1 if seq2seq else width  # the decoder start token, or the padded prompts
-        options = {**options, "logits_processor": [_Restricted(restrict, prompts, skip)]}
+        restricted = _Restricted(restrict, prompts, skip, device)
+        options = {**options, "logits_processor": [restricted]}
     out = lm.generate(
         input_ids=ids,
         attention_mask=mask,
@@ -115,19 +116,20 @@ class _Restricted(LogitsProcessor):
     beyond the restriction's vocabulary (an LM's padded embedding rows) are forbidden too.
     """
 
-    def __init__(self, restrict: Restriction, prompts: list[list[int]], skip: int) -> None:
+    def __init__(
+        self, restrict: Restriction, prompts: list[list[int]], skip: int, device: th.device
+    ) -> None:
         self.restrict, self.skip = restrict, skip
-        self.lengths = th.tensor([len(p) for p in prompts])
+        self.lengths = th.tensor([len(p) for p in prompts], device=device)
         width = max(map(len, prompts))
-        self.prompts = th.tensor([p + [0] * (width - len(p)) for p in prompts])
+        self.prompts = th.tensor([p + [0] * (width - len(p)) for p in prompts], device=device)
 
     def __call__(self, input_ids: th.Tensor, scores: th.Tensor) -> th.Tensor:
         new = input_ids[:, self.skip :]
-        prompts, lengths = self.prompts.to(new.device), self.lengths.to(new.device)
-        seqs = th.cat([prompts, th.zeros_like(new)], 1)
-        columns = lengths[:, None] + th.arange(new.shape[1], device=new.device)
+        seqs = th.cat([self.prompts, th.zeros_like(new)], 1)
+        columns = self.lengths[:, None] + th.arange(new.shape[1], device=new.device)
         seqs.scatter_(1, columns, new)  # each row: its prompt, then its new tokens
-        allowed = self.restrict(seqs, lengths + new.shape[1])
+        allowed = self.restrict(seqs, self.lengths + new.shape[1])
         out = th.full_like(scores, float("-inf"))
         width = min(allowed.shape[1], scores.shape[1])
         out[:, :width] = scores[:, :width].masked_fill(~allowed[:, :width], float("-inf"))
