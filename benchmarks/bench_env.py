@@ -14,7 +14,7 @@ import time
 import gymnasium as gym
 import numpy as np
 import torch as th
-from common import machine
+from common import add_row_argument, machine, record, row_of
 
 import textgym  # noqa: F401
 
@@ -37,16 +37,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tokenizer", default="smollm2-135m-instruct")
     parser.add_argument("--steps", type=int, default=200_000)
+    add_row_argument(parser)
     args = parser.parse_args()
     th.set_num_threads(1)
     kwargs = {"tokenizer": args.tokenizer, "reward": "none"}
     print(f"# env benchmark ({machine()})")
     print("| env | steps/s |\n|---|---:|")
+    figures = {}
     for env_id in textgym.ENV_IDS:
         bare = steps_per_second(gym.make(env_id, **kwargs).unwrapped, args.steps)
         made = steps_per_second(gym.make(env_id, **kwargs), args.steps)
         print(f"| {env_id} (bare) | {bare:,.0f} |\n| {env_id} (gym.make) | {made:,.0f} |")
+        figures |= {f"{env_id}_bare_steps_s": bare, f"{env_id}_gym.make_steps_s": made}
     print("\ntarget >= 20,000 steps/s on one core")
+    record("bench_env", vars(args), figures, row=row_of(parser, args))
 
 
 if __name__ == "__main__":

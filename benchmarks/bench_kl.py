@@ -12,10 +12,10 @@ import argparse
 
 import torch as th
 from bench_rollout import build, collect_seconds
-from common import PRECISIONS, machine, record
+from common import PRECISIONS, add_row_argument, machine, record, row_of
 
-from textgym.kl import KLPenalty
 from textgym.policies import EpisodeRolloutBuffer
+from textgym.policies.kl_penalty import KLPenalty
 
 
 def main() -> None:
@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=PRECISIONS)
     parser.add_argument("--repeats", type=int, default=3, help="alternate runs; keep the fastest")
+    add_row_argument(parser)
     args = parser.parse_args()
     th.manual_seed(0)
     model = build(args, rollout_buffer_class=EpisodeRolloutBuffer)
@@ -40,10 +41,14 @@ def main() -> None:
         ),
     }
     seconds = {name: float("inf") for name in shapings}
-    for _ in range(args.repeats + 1):  # the first round warms up
+    each = {name: [] for name in shapings}  # every timed repeat, the warm-up round excluded
+    for round_ in range(args.repeats + 1):  # the first round warms up
         for name, shaping in shapings.items():
             model.rollout_buffer.reward_shaping = shaping
-            seconds[name] = min(seconds[name], collect_seconds(model))
+            run_s = collect_seconds(model)
+            seconds[name] = min(seconds[name], run_s)
+            if round_ > 0:
+                each[name].append(run_s)
     tokens = args.envs * args.new * args.episodes
     plain = seconds["without KL"]
     print(f"# KL penalty benchmark ({machine()}; fastest of {args.repeats} alternating runs)")
@@ -55,7 +60,13 @@ def main() -> None:
     ratio = seconds["with KL penalty"] / plain
     print(f"\nratio time with / without = {ratio:.2f} (target <= 1.6)")
     figures = {f"{name} tok_s": tokens / s for name, s in seconds.items()}
-    record("bench_kl", vars(args), {**figures, "ratio": ratio})
+    figures["ratio"] = ratio
+    figures["ratio bfloat16 reference"] = seconds["with KL penalty, bfloat16 reference"] / plain
+    figures["tokens"] = tokens
+    figures |= {
+        f"{name}, each repeat tok_s": [tokens / s for s in runs] for name, runs in each.items()
+    }
+    record("bench_kl", vars(args), figures, row=row_of(parser, args))
 
 
 if __name__ == "__main__":

@@ -1,19 +1,22 @@
 """Reward throughput: evaluations (scored samples) per second for each built-in reward.
 
-Run: ``python benchmarks/bench_rewards.py``. Scores the first 64 CNN/DailyMail rows of
-``../shared/data/summarization/cnndm_250.jsonl`` (relative to the repo): the "generation" is
+Run: ``python benchmarks/bench_rewards.py [--row NAME]``. Scores the first 64 CNN/DailyMail rows
+of ``../shared/data/summarization/cnndm_250.jsonl`` (relative to the repo): the "generation" is
 the first 3 sentences of the source (a lead-3 summary), the reference is the highlight.
 Without that file it falls back to synthetic sentences and says so.
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 import random
 import re
 import time
 from pathlib import Path
+
+from common import add_row_argument, record, row_of
 
 from textgym.rewards import make_reward
 
@@ -69,6 +72,9 @@ def rate(spec, gens, refs, srcs, batch: int) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_row_argument(parser)
+    args = parser.parse_args()
     gens, refs, srcs, origin = load_samples()
     words = sum(len(g.split()) for g in gens) / len(gens)
     ref_words = sum(len(r[0].split()) for r in refs) / len(refs)
@@ -78,9 +84,13 @@ def main() -> None:
     )
     print("| reward | evals/s (batch 1) | evals/s (batch 16) |")
     print("|---|---:|---:|")
+    figures = {"generation_words": words, "reference_words": ref_words}
     for label, spec in SPECS.items():
         r1, r16 = rate(spec, gens, refs, srcs, 1), rate(spec, gens, refs, srcs, 16)
         print(f"| {label} | {r1:,.0f} | {r16:,.0f} |")
+        figures |= {f"{label}, batch 1_evals_s": r1, f"{label}, batch 16_evals_s": r16}
+    settings = {"data": origin, "samples": len(gens), "min_seconds": MIN_SECONDS}
+    record("bench_rewards", settings, figures, row=row_of(parser, args))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Meaning-reward throughput: evaluations (scored samples) per second, batch 1 and batch 16.
 
-Run: ``python benchmarks/bench_rewards_meaning.py [--threads N] [--device cpu|cuda]``.
+Run: ``python benchmarks/bench_rewards_meaning.py [--threads N] [--device cpu|cuda] [--row NAME]``.
 Scores the first 16 CNN/DailyMail rows of ``../shared/data/summarization/cnndm_250.jsonl``
 (relative to the repo; the shipped summarize data if that file is missing): the
 "generation" is the lead-3 of the article, the reference its highlights.
@@ -24,7 +24,7 @@ import re
 import time
 
 import torch as th
-from common import cnndm_rows, machine
+from common import SHARED, add_row_argument, cnndm_rows, machine, record, row_of
 
 from textgym.rewards import EmbeddingSimilarity, RewardModel, make_reward
 
@@ -68,6 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default="cuda" if th.cuda.is_available() else "cpu")
+    add_row_argument(parser)
     args = parser.parse_args()
     if args.threads:
         th.set_num_threads(args.threads)
@@ -84,10 +85,16 @@ def main() -> None:
     }
     print("| reward | evals/s (batch 1) | evals/s (batch 16) |")
     print("|---|---:|---:|")
+    figures = {"article_words": words}
     for label, reward in rewards.items():
         reward(gens[:1], refs[:1], srcs[:1])  # warm-up: load the model
         r1, r16 = (rate(reward, gens, refs, srcs, b) for b in (1, 16))
         print(f"| {label} | {r1:,.1f} | {r16:,.1f} |")
+        figures |= {f"{label}, batch 1_evals_s": r1, f"{label}, batch 16_evals_s": r16}
+    cnndm = (SHARED / "summarization" / "cnndm_250.jsonl").exists()
+    settings = {**vars(args), "data": "cnndm" if cnndm else "shipped summarize data"}
+    settings |= {"rows": len(rows), "min_seconds": MIN_SECONDS, "rm_max_tokens": RM_MAX_TOKENS}
+    record("bench_rewards_meaning", settings, figures, row=row_of(parser, args))
 
 
 if __name__ == "__main__":

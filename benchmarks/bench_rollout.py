@@ -12,7 +12,16 @@ from __future__ import annotations
 import argparse
 
 import torch as th
-from common import PRECISIONS, cnndm_rows, machine, precision_kwargs, record, timer
+from common import (
+    PRECISIONS,
+    add_row_argument,
+    cnndm_rows,
+    machine,
+    precision_kwargs,
+    record,
+    row_of,
+    timer,
+)
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -87,6 +96,7 @@ def main() -> None:
     parser.add_argument(
         "--no-cache-baseline", action="store_true", help="also time the policy without its KV cache"
     )
+    add_row_argument(parser)
     args = parser.parse_args()
     th.manual_seed(0)
     model = build(args)
@@ -104,12 +114,17 @@ def main() -> None:
     print("| what | tokens/s |\n|---|---:|")
     print(f"| model.generate | {tokens / generate_s:.1f} |")
     print(f"| PPO.collect_rollouts + LMPolicy (KV cache) | {tokens / rollout_s:.1f} |")
+    figures = {"generate_tok_s": tokens / generate_s, "rollout_tok_s": tokens / rollout_s}
+    figures["ratio"] = generate_s / rollout_s
     if args.no_cache_baseline:
         plain_s = collect_seconds(build(args, kv_cache=False))
         print(f"| PPO.collect_rollouts + LMPolicy (no cache) | {tokens / plain_s:.1f} |")
+        figures["no_cache_rollout_tok_s"] = tokens / plain_s
     print(f"\nratio rollout / generate = {generate_s / rollout_s:.2f} (target >= 0.9)")
-    figures = {"generate_tok_s": tokens / generate_s, "rollout_tok_s": tokens / rollout_s}
-    record("bench_rollout", vars(args), {**figures, "ratio": generate_s / rollout_s})
+    figures["tokens"] = tokens  # per timed run; each repeat below is one run
+    figures["generate_each_repeat_tok_s"] = [tokens / t[0] for t in times]
+    figures["rollout_each_repeat_tok_s"] = [tokens / t[1] for t in times]
+    record("bench_rollout", vars(args), figures, row=row_of(parser, args))
 
 
 if __name__ == "__main__":

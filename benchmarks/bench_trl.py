@@ -18,6 +18,7 @@ Run: ``python benchmarks/bench_trl.py [--device cuda] [--dtype bfloat16]``.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import importlib.util
 import json
 import subprocess
@@ -28,7 +29,15 @@ import time
 import psutil
 import torch as th
 from bench_update import PeakRSS
-from common import PRECISIONS, cnndm_rows, machine, precision_kwargs, record
+from common import (
+    PRECISIONS,
+    add_row_argument,
+    cnndm_rows,
+    machine,
+    precision_kwargs,
+    record,
+    row_of,
+)
 
 from textgym import DEFAULT_MODEL, load_causal_lm, load_tokenizer
 from textgym.rewards import make_reward
@@ -186,6 +195,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=PRECISIONS)
     parser.add_argument("--only", choices=["textgym_groups", "textgym", "trl_grpo"])
+    add_row_argument(parser)
     args = parser.parse_args()
     if importlib.util.find_spec("trl") is None:
         print("bench_trl: TRL is not installed (pip install trl); skipped.")
@@ -217,7 +227,9 @@ def main() -> None:
         print(f"| {label} | {figures[name + '_tok_s']:.1f} | {peaks[name]:.2f} |")
     print(f"\nratio textgym groups / TRL = {figures['ratio_groups_over_trl']:.2f} (target >= 1.5)")
     print(f"ratio textgym no groups / TRL = {figures['ratio_no_groups_over_trl']:.2f}")
-    record("bench_trl", vars(args), figures)
+    figures["completion_tokens_per_iteration"] = tokens
+    settings = {**vars(args), "trl": importlib.metadata.version("trl")}
+    record("bench_trl", settings, figures, row=row_of(parser, args))
 
 
 if __name__ == "__main__":

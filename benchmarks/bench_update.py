@@ -17,7 +17,7 @@ import numpy as np
 import psutil
 import torch as th
 from bench_rollout import build, collect_seconds
-from common import PRECISIONS, machine, record
+from common import PRECISIONS, add_row_argument, machine, record, row_of
 
 from textgym.policies import EpisodeRolloutBuffer
 
@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=PRECISIONS)
+    add_row_argument(parser)
     args = parser.parse_args()
     th.manual_seed(0)
     model = build(args, rollout_buffer_class=EpisodeRolloutBuffer)
@@ -99,9 +100,12 @@ def main() -> None:
     print(
         f"peak memory of one PPO iteration (rollout + update): +{rss.peak / 2**20:.0f} MiB RSS{gpu}"
     )
-    figures = {"grouped_s": grouped_s, "per_transition_s": single_s, "token_ratio": ratio}
-    figures |= {"logp_diff": diff, "logp_stored_diff": stored, "gpu_peak_mib": gpu_peak}
-    record("bench_update", vars(args), figures)
+    figures = {"grouped_tokens": grouped_tokens, "per_transition_tokens": single_tokens}
+    figures |= {"grouped_s": grouped_s, "per_transition_s": single_s, "token_ratio": ratio}
+    figures["time_ratio"] = single_s / grouped_s
+    figures |= {"logp_diff": diff, "logp_stored_diff": stored}
+    figures |= {"iteration_peak_rss_growth_mib": rss.peak / 2**20, "gpu_peak_mib": gpu_peak}
+    record("bench_update", vars(args), figures, row=row_of(parser, args))
 
 
 if __name__ == "__main__":

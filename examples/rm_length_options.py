@@ -7,7 +7,7 @@ and each model's accuracy minus "longer wins" with a paired interval. A finished
 (its ``metrics.json`` exists) is not trained again, so a killed run resumes.
 
 Run: python examples/rm_length_options.py \\
-    --pairs ../shared/data/preferences/tldr_comparisons_1097.jsonl --out runs/rm_options
+    --pairs runs/tldr_pairs.jsonl --out runs/rm_options
 """
 
 import argparse

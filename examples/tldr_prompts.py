@@ -6,7 +6,7 @@ in its held-out pairs become the held-out prompts, so the policy is judged on po
 model never scored in training. Fields: ``id``, ``source`` (the post).
 
 Run: python examples/tldr_prompts.py [--split-by worker] [--seed 0] [--out runs/tldr_prompts]
-     [--pairs ../shared/data/preferences/tldr_comparisons_1097.jsonl]
+     [--pairs runs/tldr_pairs.jsonl]
 """
 
 import argparse
@@ -19,7 +19,7 @@ from textgym.reward_models.duplicates import resolve_duplicates
 from textgym.reward_models.splitting import split_pairs
 
 parser = argparse.ArgumentParser()
-parser.add_argument("--pairs", default="../shared/data/preferences/tldr_comparisons_1097.jsonl")
+parser.add_argument("--pairs", default="runs/tldr_pairs.jsonl")
 parser.add_argument("--split-by", default="worker")
 parser.add_argument("--val-fraction", type=float, default=0.2)
 parser.add_argument("--seed", type=int, default=0)

@@ -91,9 +91,8 @@ class LMPolicy(ActorCriticPolicy):
             a forward of it per step and per update.
         nlpo_update_every: Refresh NLPO's masking model with the policy's weights every
             N PPO updates (None: never). See :mod:`~textgym.policies.restrictions`.
-        optimizer_class: As in SB3 (default Adam).
-        optimizer_kwargs: As in SB3.
-        **kwargs: Other ``ActorCriticPolicy`` arguments (the MLP ones are unused).
+        **kwargs: Other ``ActorCriticPolicy`` arguments: ``optimizer_class`` (default Adam)
+            and ``optimizer_kwargs`` as in SB3 (the MLP ones are unused).
     """
 
     def __init__(

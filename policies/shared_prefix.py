@@ -32,7 +32,10 @@ def prefix_clusters(
 ) -> list[Cluster]:
     """Greedy clusters of >= 2 rows sharing a prefix of >= ``min_shared`` tokens.
 
-    Each member keeps at least one token after the shared prefix. Rows in no cluster are
+    Each row still free takes the free rows that save the most tokens: ``n`` rows sharing
+    ``s`` tokens save ``(n - 1) * s``. So groups of k samples of a long prompt cluster on
+    that prompt, not on the short system prompt every chat-templated prompt starts with.
+    Each member keeps at least one token after the shared prefix; rows in no cluster are
     left out. ``seqs`` ``(R, W)`` left-aligned, ``lengths`` ``(R,)``.
     """
     equal = (seqs[:, None, :] == seqs[None, :, :]).long()  # (R, R, W)
@@ -44,11 +47,15 @@ def prefix_clusters(
     for row in range(seqs.shape[0]):
         if not free[row]:
             continue
-        members = th.nonzero(free & (common[row] >= min_shared)).squeeze(1)
-        if len(members) < 2:
+        shared = th.where(free, common[row], -1)  # the row itself shares limit[row]
+        ranked = shared.sort(descending=True).values  # ranked[k - 1]: k rows share >= it
+        saved = th.arange(len(ranked), device=seqs.device) * ranked
+        best = int(saved.argmax())
+        if best < 1 or ranked[best] < min_shared:
             continue
+        members = th.nonzero(shared >= ranked[best]).squeeze(1)
         free[members] = False
-        clusters.append(Cluster(members, int(common[row, members].min())))
+        clusters.append(Cluster(members, int(shared[members].min())))
     return clusters
 
 

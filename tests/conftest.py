@@ -25,6 +25,14 @@ def make_word_tokenizer(words=WORDS):
     )
 
 
+def fake_model_folder(folder):
+    """A folder with a model's file names (nothing loads it: rewards load on first use)."""
+    folder.mkdir(exist_ok=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"")
+    return folder
+
+
 def tiny_llama_config(vocab_size: int, **overrides):
     """A 2-layer Llama config with hidden size 16 (``overrides`` change any field)."""
     from transformers import LlamaConfig

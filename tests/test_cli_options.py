@@ -242,3 +242,192 @@ def test_compare_takes_gpus_per_run_and_a_ray_address(captured, tmp_path):
     main([*args, "--gpus-per-run", "0.5", "--ray-address", "10.0.0.1:6379"])
     (config,) = captured
     assert config.gpus_per_run == 0.5 and config.ray_address == "10.0.0.1:6379"
+
+
+# --- the policy flags: one table, one home (policy_kwargs) -----------------------------------
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_policy_flags_set_their_policy_kwargs(captured, tmp_path, command, monkeypatch):
+    from textgym.commands import policy_flags
+
+    monkeypatch.setattr(policy_flags, "cpu_has_bf16", lambda: True)
+    flags = ["--bf16", "--lora-r", "16", "--lora-alpha", "32", "--bad-words", "darn,heck"]
+    flags += ["--allowed-tokens", "yes,no", "--device", "cpu"]
+    extra = ["--policy-kwargs", '{"lora": {"lora_dropout": 0.1}, "gradient_checkpointing": true}']
+    assert main([command, "--out", str(tmp_path / "out"), *flags, *extra]) == 0
+    config = captured[-1] if command == "train" else captured[-1].base
+    assert config.policy_kwargs == {
+        "autocast": "bfloat16",
+        "lora": {"lora_dropout": 0.1, "r": 16, "lora_alpha": 32.0},
+        "bad_words": ["darn", "heck"],
+        "allowed_tokens": ["yes", "no"],
+        "gradient_checkpointing": True,
+    }
+
+
+def test_policy_flags_unset_leave_policy_kwargs_alone(captured):
+    assert main(["train", "--policy-kwargs", '{"bad_words": ["x"]}']) == 0
+    assert captured[-1].policy_kwargs == {"bad_words": ["x"]}
+
+
+def test_policy_flags_appear_in_both_helps(capsys):
+    for command in ("train", "compare"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = capsys.readouterr().out
+        assert all(f in text for f in ("--bf16", "--lora-r", "--lora-alpha", "--bad-words"))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--bad-words", "x", "--policy-kwargs", '{"bad_words": ["y"]}'], "give it in one place"),
+        (["--lora-r", "8", "--policy-kwargs", '{"lora": {"r": 4}}'], "policy_kwargs lora.r"),
+        (["--lora-alpha", "16"], "add --lora-r"),
+    ],
+)
+def test_policy_flag_conflicts_are_clear_errors(args, message, capsys):
+    assert main(["train", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args", [["--lora-r", "0"], ["--lora-r", "x"], ["--lora-alpha", "-1"], ["--bad-words", "a,,b"]]
+)
+def test_bad_policy_flag_values_are_usage_errors(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["train", *args])
+    assert exc.value.code == 2
+    assert args[1] in capsys.readouterr().err
+
+
+def test_bf16_without_native_support_says_so(monkeypatch, capsys):
+    from textgym.commands import policy_flags
+
+    monkeypatch.setattr(policy_flags, "cpu_has_bf16", lambda: False)
+    assert main(["train", "--bf16", "--device", "cpu"]) == 2
+    assert "this CPU has no native bfloat16 support" in capsys.readouterr().err
+
+
+def test_policy_flags_in_a_config_file(captured, tmp_path, monkeypatch):
+    from textgym.commands import policy_flags
+
+    monkeypatch.setattr(policy_flags, "cpu_has_bf16", lambda: True)
+    path = tmp_path / "c.yaml"
+    path.write_text("bf16: true\nlora_r: 8\nbad_words: darn\ndevice: cpu\n")
+    assert main(["train", "--config", str(path)]) == 0
+    assert captured[-1].policy_kwargs == {
+        "autocast": "bfloat16",
+        "lora": {"r": 8},
+        "bad_words": ["darn"],
+    }
+
+
+# --- *_kwargs keys are checked against their targets before anything loads -------------------
+
+
+@pytest.mark.parametrize(
+    "option, value, target, suggestion",
+    [
+        ("--ppo-kwargs", '{"ent_cof": 0.01}', "stable-baselines3's PPO", "'ent_coef'"),
+        ("--env-kwargs", '{"reward_mod": "dense"}', "TextSummarize-v0 (gym.make)", "'reward_mode'"),
+        ("--policy-kwargs", '{"autocst": "bfloat16"}', "LMPolicy", "'autocast'"),
+    ],
+)
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_unknown_kwargs_keys_name_the_closest_valid_key(
+    command, option, value, target, suggestion, capsys, tmp_path, monkeypatch
+):
+    from textgym.training import trainer
+
+    monkeypatch.setattr(trainer, "build_ppo", lambda *a: pytest.fail("loaded before the check"))
+    assert main([command, "--out", str(tmp_path / "o"), option, value]) == 2
+    err = capsys.readouterr().err
+    assert target in err and f"Did you mean {suggestion}" in err and option in err
+    assert err.count("\n") == 1  # one line, no traceback
+
+
+def test_valid_kwargs_keys_pass(captured):
+    args = ["--ppo-kwargs", '{"ent_coef": 0.01}', "--env-kwargs", '{"reward_mode": "dense"}']
+    assert main(["train", *args, "--policy-kwargs", '{"dropout": true}']) == 0
+    assert captured[-1].ppo_kwargs == {"ent_coef": 0.01}
+
+
+def test_each_kwargs_option_has_its_own_example(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert (
+        text.count("ent_coef") == 1 and "reward_mode" in text and "gradient_checkpointing" in text
+    )
+
+
+# --- Ctrl-C: one line saying what was kept and how to go on, status 130 -----------------------
+
+
+def interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_in_train_without_a_checkpoint(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(train_command, "train", interrupt)
+    assert main(["train", "--out", str(tmp_path / "run")]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "interrupted" in err and "nothing to resume" in err
+
+
+def test_ctrl_c_in_train_after_a_checkpoint_says_how_to_resume(monkeypatch, tmp_path, capsys):
+    out = tmp_path / "run"
+    (out / "checkpoints" / "latest").mkdir(parents=True)
+    (out / "checkpoints" / "latest" / "checkpoint.json").write_text('{"num_timesteps": 64}')
+    monkeypatch.setattr(train_command, "train", interrupt)
+    assert main(["train", "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"textgym train --resume {out}" in err and "64 timesteps" in err
+
+
+def test_ctrl_c_in_compare_says_the_same_command_continues(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(compare_command, "compare", interrupt)
+    assert main(["compare", "--out", str(tmp_path / "cmp")]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "run the same command again" in err
+
+
+def test_resume_on_a_compare_folder_says_to_use_compare(tmp_path, capsys):
+    (tmp_path / "cmp").mkdir()
+    (tmp_path / "cmp" / "compare.json").write_text("{}")
+    assert main(["train", "--resume", str(tmp_path / "cmp")]) == 2
+    err = capsys.readouterr().err
+    assert "is a `textgym compare` folder" in err and "without --resume" not in err
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "grid: learning_rate\n",
+            "key 'grid' holds 'learning_rate'; write a mapping of NAME: VALUES",
+        ),
+        ("rewards:\n  rougeL: 1\n", "key 'rewards' holds a mapping"),
+        ("seeds: {a: 1}\n", "but --seeds takes one value or a list"),
+    ],
+)
+def test_compare_config_file_of_the_wrong_form_names_file_key_and_form(
+    text, message, tmp_path, capsys
+):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(SystemExit):
+        main(["compare", "--config", str(path), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert f"--config {path}:" in err and message in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_compare_config_grid_as_a_mapping_or_a_list(captured, tmp_path):
+    forms = ("grid: {learning_rate: [1.0e-5, 2.0e-5]}\n", "grid: ['learning_rate=1e-5,2e-5']\n")
+    for text in forms:
+        (tmp_path / "g.yaml").write_text(text)
+        assert main(["compare", "--config", str(tmp_path / "g.yaml"), "--out", str(tmp_path)]) == 0
+        assert dict(captured[-1].grid) == {"learning_rate": (1e-5, 2e-5)}

@@ -237,7 +237,10 @@ def test_a_failed_first_compare_records_no_settings_and_can_be_rerun(
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--seeds", "0,-2"], "seeds [-2] are negative"),
+        (["--seeds", "0,-2"], "seed -2 is negative"),
+        (["--seeds", "0,,1"], "'0,,1' has an empty item"),
+        (["--seeds", "0"], "a single number is a count of seeds"),
+        (["--seeds=-1"], "seeds are integers >= 0, and a single number is a count"),
         (["--max-runs", "-1"], "max_runs=-1 (--max-runs) must be an integer >= 0"),
         (["--workers", "0"], "workers=0 (--workers) must be an integer >= 1"),
         (["--n-envs", "0"], "n_envs=0 (--n-envs) must be an integer >= 1"),
@@ -250,7 +253,8 @@ def test_a_failed_first_compare_records_no_settings_and_can_be_rerun(
         (["--eval-every", "8", "--patience", "0"], "patience=0 (--patience) must be an integer"),
         (["--kl-budget", "0.1"], "eval_every (--eval-every) is unset"),
         (["--grid", "learning_rat=1e-5"], "Did you mean 'learning_rate'"),
-        (["--grid", "learning_rate="], "has an empty value"),
+        (["--grid", "learning_rate="], "'' is empty"),
+        (["--grid", "learning_rate=1e-5,,2e-5"], "has an empty item"),
         (["--grid", "group_size=2.5"], "group_size takes whole numbers"),
         (["--grid", "learning_rate=1e-6..1e-4"], "a grid needs a list of values"),
         (["--grid", "seed=1,2"], "use --rewards and --seeds"),
@@ -262,7 +266,11 @@ def test_a_failed_first_compare_records_no_settings_and_can_be_rerun(
 )
 def test_bad_compare_options_fail_before_anything_is_written(flags, message, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["compare", "--rewards", "rouge1", "--out", str(out), *flags]) == 2
+    try:
+        code = main(["compare", "--rewards", "rouge1", "--out", str(out), *flags])
+    except SystemExit as exc:  # a usage error, found by the parser
+        code = exc.code
+    assert code == 2
     assert message in capsys.readouterr().err
     assert not out.exists()
 

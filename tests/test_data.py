@@ -121,7 +121,7 @@ def test_dataset_dict_picks_split_and_lists_splits_on_error() -> None:
 def test_hub_name_loads_through_datasets(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
-    def fake_load(name: str, split: str) -> datasets.Dataset:
+    def fake_load(name: str, config: str | None, split: str, revision: str | None):
         calls.append((name, split))
         return datasets.Dataset.from_list([{"article": "Hub text.", "highlights": "Hub."}])
 
@@ -230,7 +230,8 @@ def test_bad_limit(limit: object) -> None:
 def test_missing_field_names_row_field_columns_and_fix() -> None:
     rows = [SUMMARIES[0], {"id": "c", "body": "x", "reference": "y"}]
     raises(DatasetError, "Row 1", "'source'", "'article'", "its columns are 'id', 'body', "
-           "'reference'", "fields={'source': '<column name>'}", dataset=rows,
+           "'reference'", "fields={'source': 'COLUMN'} in Python",
+           """--env-kwargs '{"fields": {"source": "COLUMN"}}' on the command line""", dataset=rows,
            task="summarize")  # fmt: skip
     raises(DatasetError, "Row 0", "'context'", "'turns'", dataset=[{"reference": "r"}],
            task="dialogue")  # fmt: skip
@@ -368,3 +369,58 @@ def test_real_dialogue_references_and_turns() -> None:
     assert examples[0].references[0] == first["reference"]
     assert all(len(e.references) >= 5 and len(e.turns) >= 1 for e in examples)
     assert all(e.source == "\n".join(e.turns) for e in examples)
+
+
+# --- Hugging Face dataset ids and dataset folders --------------------------------------------
+
+
+def test_a_dataset_folder_loads_through_the_hub_path_offline(tmp_path, monkeypatch):
+    # A folder of a dataset repo's files goes through datasets.load_dataset, as a hub id does.
+    pytest.importorskip("datasets")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    repo = tmp_path / "samsum_like"
+    repo.mkdir()
+    for split, n in (("train", 3), ("test", 2)):
+        rows = [
+            {"id": f"{split}{i}", "dialogue": f"A: hi {i}", "summary": f"A greets {i}."}
+            for i in range(n)
+        ]
+        (repo / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    examples = load_examples(str(repo), task="summarize", split="test")
+    assert [(e.id, e.source, e.references) for e in examples] == [
+        ("test0", "A: hi 0", ("A greets 0.",)),
+        ("test1", "A: hi 1", ("A greets 1.",)),
+    ]
+    with pytest.raises(DatasetError, match="split 'validation'"):
+        load_examples(str(repo), task="summarize", split="validation")
+
+
+@pytest.mark.parametrize(
+    "name, parts",
+    [
+        ("knkarthick/samsum", ("knkarthick/samsum", None, None)),
+        ("abisee/cnn_dailymail:3.0.0", ("abisee/cnn_dailymail", "3.0.0", None)),
+        (
+            "openai/summarize_from_feedback:comparisons@a1b2c3",
+            ("openai/summarize_from_feedback", "comparisons", "a1b2c3"),
+        ),
+        ("owner/data@v1.0", ("owner/data", None, "v1.0")),
+    ],
+)
+def test_hub_ids_name_a_config_and_a_revision(name, parts, monkeypatch):
+    datasets = pytest.importorskip("datasets")
+    from textgym.data.sources import hub_id
+
+    assert hub_id(name) == parts
+    calls = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: calls.append((a, k)) or [])
+    with pytest.raises(DatasetError, match="no rows"):
+        load_examples(name, task="summarize", split="test")
+    assert calls == [((parts[0], parts[1]), {"split": "test", "revision": parts[2]})]
+
+
+@pytest.mark.parametrize("name", ["owner/data:", "owner/data@", ":cfg"])
+def test_a_malformed_hub_id_is_a_clear_error(name):
+    with pytest.raises(DatasetError, match="NAME:CONFIG@REVISION"):
+        load_examples(name, task="summarize", split="test")

@@ -8,7 +8,7 @@ import torch as th
 from test_kl import collect, kl_ppo, perturb
 
 from textgym import ConfigError
-from textgym.kl import add_kl_penalty
+from textgym.policies import add_kl_penalty
 from textgym.policies.kl_penalty import same_device
 from textgym.policies.policy_checks import check_one_device
 from textgym.training.config import TrainConfig

@@ -189,9 +189,25 @@ def test_env_pickles(tiny_lm_dir, word_dataset):
     np.testing.assert_array_equal(a["input_ids"], b["input_ids"])
 
 
-def test_sb3_make_vec_env_by_id_and_bad_render_mode(tiny_lm_dir, word_dataset):
-    venv = make_vec_env("TextSummarize-v0", n_envs=2, env_kwargs={"tokenizer": tiny_lm_dir})
+def test_sb3_make_vec_env_by_id_builds_each_env_once_without_a_warning(
+    tiny_lm_dir, word_dataset, monkeypatch
+):
+    import warnings
+
+    from textgym.env import text_gen_env
+
+    built = []
+    real = text_gen_env.load_tokenizer
+    monkeypatch.setattr(text_gen_env, "load_tokenizer", lambda t: built.append(t) or real(t))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # gymnasium's render_mode warning would fail here
+        venv = make_vec_env("TextSummarize-v0", n_envs=2, env_kwargs={"tokenizer": tiny_lm_dir})
+    assert len(built) == 2  # SB3 asks for render_mode="rgb_array": no second build without it
     assert venv.reset()["input_ids"].shape == (2, 304)
+    frame = venv.envs[0].render()
+    assert frame.shape == (480, 640, 3) and frame.dtype == np.uint8 and frame.min() < frame.max()
+    with pytest.raises(ConfigError, match="render_mode='human'"):
+        word_env(tiny_lm_dir, word_dataset, render_mode="human")
     with pytest.raises(ConfigError, match="render_mode='human'"):
         word_env(tiny_lm_dir, word_dataset, render_mode="human")
 

@@ -14,11 +14,11 @@ import torch as th
 from textgym.cli import main
 from textgym.env import TextGenEnv
 from textgym.errors import ConfigError, DatasetError
-from textgym.evaluation import EVAL_METRICS, evaluate_lm, make_eval_env
+from textgym.evaluation import EVAL_METRICS, evaluate_lm
 from textgym.evaluation.kl_to_initial import kl_to_initial
 from textgym.evaluation.scores import bleu_from_stats, corpus_bleu
 from textgym.models import load_causal_lm
-from textgym.training import TrainConfig
+from textgym.training import TrainConfig, make_eval_env
 
 
 @pytest.fixture(scope="module")

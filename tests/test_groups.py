@@ -216,7 +216,7 @@ def test_group_rollout_prefills_each_prompt_once_and_log_probs_hold(tiny_lm_dir,
 
 
 def test_kl_penalty_with_groups_is_zero_on_idle_steps(tiny_lm_dir, word_dataset):
-    from textgym.kl import add_kl_penalty
+    from textgym.policies import add_kl_penalty
 
     model = group_ppo(tiny_lm_dir, word_dataset, "rloo", k=4, n_envs=8, eos=[*range(30)])
     penalty = add_kl_penalty(model, kl_coef=0.1, reference=tiny_lm_dir)

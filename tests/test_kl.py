@@ -12,9 +12,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from test_policy import make_env, make_ppo
 
 from textgym import ConfigError
-from textgym.kl import INITIAL_BETA, add_kl_penalty
-from textgym.policies import EpisodeRolloutBuffer
-from textgym.policies.kl_controller import KLController
+from textgym.policies import EpisodeRolloutBuffer, add_kl_penalty
+from textgym.policies.kl_controller import INITIAL_BETA, KLController
 
 
 class StepRewards(BaseCallback):

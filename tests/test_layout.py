@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 # What policies/ may import from textgym besides itself.
 POLICY_IMPORTS = ("textgym.devices", "textgym.errors", "textgym.models", "textgym.spaces")
@@ -179,8 +181,8 @@ def attribute_uses(name: str) -> list[str]:
     return bad
 
 
-def import_graph() -> dict[str, set[str]]:
-    """Module -> the textgym modules its top-level imports load.
+def import_graph(deferred: bool = False) -> dict[str, set[str]]:
+    """Module -> the textgym modules its top-level imports load (``deferred``: all imports).
 
     Importing ``a.b.c`` runs ``a/__init__`` and ``a/b/__init__`` first, so those are edges
     too, except a module's own enclosing packages: they are already running when it is
@@ -190,7 +192,7 @@ def import_graph() -> dict[str, set[str]]:
     for name in MODULES:
         edges = set()
         for found in imports(name):
-            if found.top_level:
+            if found.top_level or deferred:
                 for target in targets(found):
                     parts = target.split(".")
                     edges |= {".".join(parts[:i]) for i in range(1, len(parts) + 1)}
@@ -238,15 +240,27 @@ def test_no_import_cycles_at_module_level():
     )
 
 
-def test_no_import_cycles_between_packages():
+def test_no_import_cycles_even_through_deferred_imports():
+    # An import inside a function or under TYPE_CHECKING runs later, but it is still a
+    # dependency: two modules never need each other, whenever they import.
+    cycle = find_cycle(import_graph(deferred=True))
+    assert cycle is None, (
+        "import cycle (counting imports inside functions and TYPE_CHECKING): "
+        + " -> ".join(cycle)
+        + "\nmove the shared part to a lower module, or pass plain values instead."
+    )
+
+
+@pytest.mark.parametrize("deferred", [False, True], ids=["import-time", "all-imports"])
+def test_no_import_cycles_between_packages(deferred):
     # Layers, not only modules: two packages (or top-level modules) never import each other
-    # both ways at import time, even through different modules.
+    # both ways, even through different modules.
 
     def package(name: str) -> str:
         return ".".join(name.split(".")[:2])
 
     graph: dict[str, set[str]] = {}
-    for name, edges in import_graph().items():
+    for name, edges in import_graph(deferred).items():
         graph.setdefault(package(name), set()).update(
             package(t) for t in edges if t != "textgym" and package(t) != package(name)
         )
@@ -255,4 +269,35 @@ def test_no_import_cycles_between_packages():
         "packages import each other at import time: "
         + " -> ".join(cycle)
         + "\n(textgym/__init__.py counts as the package 'textgym'; a top-level module as itself)"
+    )
+
+
+def only_reexports(tree: ast.Module) -> bool:
+    """Whether a module body holds nothing but a docstring, imports and ``__all__``."""
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue  # the docstring
+        if isinstance(node, ast.Assign) and [ast.unparse(t) for t in node.targets] == ["__all__"]:
+            continue
+        return False
+    return True
+
+
+def test_only_reexports_tells_a_shim_from_a_module():
+    assert only_reexports(ast.parse('"""Moved."""\nfrom a import b\n__all__ = ["b"]\n'))
+    assert not only_reexports(ast.parse("from a import b\n\ndef f():\n    return b\n"))
+
+
+def test_no_shim_modules():
+    # A module that only re-exports another's names is a second import path for them: the
+    # package's __init__ may gather its modules' public names, nothing else may.
+    shims = [
+        str(MODULES[name].relative_to(ROOT))
+        for name in MODULES
+        if not is_package(name) and only_reexports(parse(name))
+    ]
+    assert not shims, "modules that only re-export names (import from the real home):\n" + (
+        "\n".join(shims)
     )

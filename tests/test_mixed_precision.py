@@ -9,8 +9,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 
 from textgym import ConfigError, TextGenEnv
-from textgym.kl import add_kl_penalty
-from textgym.policies import EpisodeRolloutBuffer, LMPolicy
+from textgym.policies import EpisodeRolloutBuffer, LMPolicy, add_kl_penalty
 
 TOLERANCE = 0.05  # nats: bfloat16 keeps ~3 significant digits; cached vs full forwards differ
 

@@ -15,9 +15,9 @@ from stable_baselines3.common.logger import configure
 
 from textgym.cli import main
 from textgym.errors import ConfigError, UnknownNameError
-from textgym.evaluation import EvalResult, PeriodicEval, make_eval_env
+from textgym.evaluation import EvalResult, PeriodicEval
 from textgym.evaluation import callback as callback_module
-from textgym.training import TrainConfig, build_ppo, train
+from textgym.training import TrainConfig, build_ppo, make_eval_env, train
 
 tiny = tiny_train_config
 

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import fake_model_folder
 
 from textgym import TextGenEnv
 from textgym.data import load_examples
@@ -51,7 +52,7 @@ def test_rewards_say_whether_they_read_references(tmp_path):
     assert needs_references(LengthPenalty()) and not needs_references(LengthPenalty(target_words=3))
     assert not needs_references(EmbeddingSimilarity(against="source"))
     assert not needs_references(make_reward("perplexity"))
-    assert not needs_references(make_reward(f"rm:{tmp_path}"))
+    assert not needs_references(make_reward(f"rm:{fake_model_folder(tmp_path / 'rm')}"))
     assert not needs_references(make_reward("none"))
     assert not needs_references(CallableReward(words))
     assert needs_references(lambda g, r, s: [0.0] * len(g))  # unknown: assumed to
@@ -90,7 +91,7 @@ def test_env_runs_prompt_only_episodes(tiny_lm_dir, prompts, reward):
 
 
 def test_reward_model_on_prompt_only_data_builds(tiny_lm_dir, prompts, tmp_path):
-    e = env(tiny_lm_dir, prompts, f"rm:{tmp_path}")  # loaded on first use only
+    e = env(tiny_lm_dir, prompts, f"rm:{fake_model_folder(tmp_path / 'rm')}")  # loaded lazily
     assert all(ex.references == () for ex in e.examples)
 
 

@@ -16,8 +16,7 @@ from stable_baselines3.common.env_checker import check_env
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from textgym import DEFAULT_MODEL, ENV_IDS
-from textgym.kl import add_kl_penalty
-from textgym.policies import EpisodeRolloutBuffer, LMPolicy
+from textgym.policies import EpisodeRolloutBuffer, LMPolicy, add_kl_penalty
 
 pytestmark = pytest.mark.real_model
 DEVICE = os.environ.get("TEXTGYM_TEST_DEVICE", "cpu")

@@ -11,8 +11,7 @@ from test_kl import collect, kl_ppo
 from test_policy import make_env, make_ppo
 
 from textgym import ConfigError
-from textgym.kl import add_kl_penalty
-from textgym.policies import EpisodeRolloutBuffer
+from textgym.policies import EpisodeRolloutBuffer, add_kl_penalty
 from textgym.policies.token_bans import TokenBans
 
 PAD, EOS, CAT, DOG, SAT = 0, 1, 5, 6, 7  # ids of the word tokenizer (tests/conftest.py)

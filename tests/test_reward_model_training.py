@@ -179,6 +179,17 @@ def test_rerun_replaces_its_own_output_never_a_users_file(pairs_file, tiny_base,
     assert (out / "notes.txt").read_text() == "mine" and (out / "config.json").is_file()
 
 
+def test_an_out_that_is_a_file_is_refused_before_loading(pairs_file, tmp_path, monkeypatch, capsys):
+    from textgym.reward_models import training
+
+    monkeypatch.setattr(training, "_load_data", lambda *a: pytest.fail("loaded before the check"))
+    out = tmp_path / "rm"
+    out.write_text("mine")
+    assert main(["train-rm", "--pairs", pairs_file, "--out", str(out), "--no-progress"]) == 2
+    assert "is an existing file, not a folder" in capsys.readouterr().err
+    assert out.read_text() == "mine"
+
+
 def test_wilson_interval():
     low, high = wilson_interval(0.5, 100)
     assert low == pytest.approx(0.4038, abs=1e-3) and high == pytest.approx(0.5962, abs=1e-3)
@@ -194,9 +205,16 @@ def test_long_texts_lose_the_start_of_the_prompt_not_the_response():
     assert tokenizer.decode(chosen).split()[0] != "the"  # the prompt's start is gone
 
 
-def test_the_old_module_still_exports_the_moved_names():
-    import textgym.reward_model_training as old
-
-    assert old.train_reward_model is train_reward_model and old.RMConfig is RMConfig
-    assert old.load_pairs is load_pairs and old.split_pairs is split_pairs
-    assert set(old.__all__) <= set(dir(old))
+def test_pairs_without_a_preference_are_dropped_with_a_count(tmp_path):
+    rows = [
+        {"prompt": "p", "chosen": "the cat", "rejected": "the cat "},
+        {"prompt": "p", "chosen": "the cat", "rejected": "a dog"},
+    ]
+    path = tmp_path / "pairs.jsonl"
+    write_jsonl(path, rows)
+    with pytest.warns(UserWarning, match=r"dropped 1 pair\(s\) whose chosen text equals"):
+        pairs = load_pairs(path)
+    assert [(p.chosen, p.rejected) for p in pairs] == [("the cat", "a dog")]
+    write_jsonl(path, rows[:1])
+    with pytest.raises(DatasetError, match=r"only pairs whose chosen equals rejected \(1\)"):
+        load_pairs(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import fake_model_folder
 
 from textgym.cli import main
 from textgym.errors import ConfigError, UnknownNameError
@@ -17,7 +18,7 @@ from textgym.rewards import (
     register_reward,
     score,
 )
-from textgym.rewards.spec import split_reward_list
+from textgym.rewards.spec import check_model_folders, split_reward_list
 
 CAT, CAT_MAT = "the cat sat", "the cat sat on the mat"
 
@@ -74,8 +75,7 @@ def test_make_reward_builds_weighted_sums_from_text():
 
 
 def test_reward_model_paths_with_and_without_weights(tmp_path):
-    folder = tmp_path / "my_rm"
-    folder.mkdir()
+    folder = fake_model_folder(tmp_path / "my_rm")
     single = make_reward(f"rm:{folder}")
     assert isinstance(single, RewardModel) and single.model == str(folder)
     mixed = make_reward(f"rm:{folder}:0.5,rougeL:0.5")
@@ -122,8 +122,7 @@ def captured_train(monkeypatch):
 
 
 def test_train_accepts_reward_model_paths_and_mixed_sums(captured_train, tmp_path):
-    folder = tmp_path / "rm"
-    folder.mkdir()
+    folder = fake_model_folder(tmp_path / "rm")
     for spec in (f"rm:{folder}", f"rm:{folder}:0.5,rougeL:0.5", "rougeL:0.7,chrf:0.3"):
         assert main(["train", "--reward", spec, "--out", str(tmp_path / "out")]) == 0
         assert captured_train[-1].reward == spec
@@ -172,3 +171,23 @@ def test_compare_help_documents_the_list_forms(capsys):
         main(["compare", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--rewards rouge1,rougeL --rewards rougeL:0.5,chrf:0.5" in text
+
+
+@pytest.mark.parametrize("spec", ["rougeL:abc", "rougeL:abc,chrf:0.3"])
+def test_a_weight_that_is_not_a_number_is_named(spec):
+    with pytest.raises(ConfigError, match="the weight 'abc' of 'rougeL' is not a number"):
+        make_reward(spec)
+
+
+@pytest.mark.parametrize("prefix, kind", [("rm:", "reward model"), ("clf:", "classifier")])
+def test_a_model_folder_without_a_model_is_named_before_anything_loads(
+    prefix, kind, tmp_path, capsys
+):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    with pytest.raises(ConfigError, match=f"holds no {kind}: it lacks weights"):
+        check_model_folders(f"rougeL:0.5,{prefix}{folder}:0.5")
+    with pytest.raises(SystemExit):
+        main(["train", "--reward", f"{prefix}{folder}"])
+    assert f"holds no {kind}" in capsys.readouterr().err

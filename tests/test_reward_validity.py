@@ -185,6 +185,15 @@ def test_out_that_is_a_file_fails_before_scoring(judgments, tmp_path, monkeypatc
         validate_rewards(judgments, ["rouge1", "rougel"], bootstrap=0)
 
 
+def test_rejected_input_leaves_no_out_folder(judgments, tmp_path):
+    out = tmp_path / "new" / "validity"
+    with pytest.raises(UnknownNameError):
+        validate_rewards(judgments, ["rougel"], bootstrap=0, out=out)
+    assert not (tmp_path / "new").exists()
+    validate_rewards(judgments, ["rouge1"], bootstrap=0, out=out)
+    assert (out / "validity.json").is_file()
+
+
 def test_cli_reward_list_keeps_bracketed_options_together():
     from textgym.commands.validate_rewards import _rewards
 

@@ -108,8 +108,9 @@ def test_a_new_run_refuses_the_checkpoint_of_an_unfinished_run(tmp_path):
 def test_the_checkpoint_of_a_finished_run_is_removed_not_resumed(tmp_path):
     out = finished(tmp_path / "run")
     checkpoint(out, "run-a")  # killed between writing train.json and removing its checkpoint
-    with pytest.raises(ConfigError, match="holds a finished run.*nothing to resume"):
+    with pytest.raises(ConfigError, match="holds a finished run.*nothing to resume") as exc:
         start_run(out, resume=True)
+    assert "metrics.json" in str(exc.value) and "without --resume" not in str(exc.value)
     start_run(out, resume=False)
     clear_previous(out, resume=False)
     assert names(out) == []

@@ -61,3 +61,21 @@ def test_shared_prefix_equals_separate_forwards_with_gradients(word_tokenizer, m
     if max_tokens is None:  # the prompts ran once: 12 + 9 + continuations + the lone row
         assert shared_tokens == 12 + 9 + (3 + 5 + 1 + 4 + 2 + 6) + 7
         assert plain_tokens == int(lengths[rows].sum())
+
+
+def test_groups_cluster_on_their_prompt_not_on_a_common_system_prompt():
+    # Every chat-templated prompt starts with the same system prompt (here 10 tokens); two
+    # groups of 4 samples each share a 40-token prompt. Clustering all 8 rows on the system
+    # prompt would save 7 * 10 tokens; the two groups save 2 * 3 * 40.
+    g = th.Generator().manual_seed(0)
+    system = th.randint(3, 50, (10,), generator=g)
+    rows = []
+    for _ in range(2):
+        prompt = th.cat([system, th.randint(3, 50, (30,), generator=g)])
+        rows += [th.cat([prompt, th.randint(3, 50, (5,), generator=g)]) for _ in range(4)]
+    seqs, lengths = th.stack(rows), th.full((8,), 45)
+    clusters = prefix_clusters(seqs, lengths)
+    assert sorted((c.rows.tolist(), c.shared) for c in clusters) == [
+        ([0, 1, 2, 3], 40),
+        ([4, 5, 6, 7], 40),
+    ]

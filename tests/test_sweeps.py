@@ -53,8 +53,8 @@ def test_parse_axis(text, expected):
     [
         ("learning_rat=1e-5", UnknownNameError, "Did you mean 'learning_rate'"),
         ("learning_rate", ConfigError, "must be NAME=VALUES"),
-        ("learning_rate=", ConfigError, "has an empty value"),
-        ("learning_rate=1e-5,,2e-5", ConfigError, "has an empty value"),
+        ("learning_rate=", ConfigError, "'' is empty"),
+        ("learning_rate=1e-5,,2e-5", ConfigError, "has an empty item"),
         ("group_size=2.5", ConfigError, "group_size takes whole numbers"),
         ("learning_rate=fast", ConfigError, "learning_rate takes numbers"),
         ("kl_coef=big", ConfigError, r"kl_coef takes numbers \(or none\)"),

@@ -249,6 +249,26 @@ def test_json_options_must_be_objects(capsys):
     assert "must be a JSON object" in capsys.readouterr().err
 
 
+def test_a_failed_train_leaves_no_trace_but_keeps_a_folder_it_did_not_create(
+    tmp_path, capsys, monkeypatch
+):
+    from textgym.commands import train as train_command
+    from textgym.errors import DatasetError
+
+    def fail(config, **_):
+        assert (tmp_path / "new" / ".lock").is_file() or (tmp_path / "mine").is_dir()
+        raise DatasetError("no rows in missing.jsonl")
+
+    monkeypatch.setattr(train_command, "train", fail)
+    args = ["train"]
+    assert main([*args, "--out", str(tmp_path / "new")]) == 2
+    assert "missing.jsonl" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()
+    assert main([*args, "--out", str(tmp_path / "mine")]) == 2
+    assert (tmp_path / "mine").is_dir()
+
+
 def test_a_second_train_into_the_same_folder_is_refused(tiny_lm_dir, tmp_path, capsys):
     from textgym.output_lock import locked
 
@@ -258,8 +278,9 @@ def test_a_second_train_into_the_same_folder_is_refused(tiny_lm_dir, tmp_path, c
     args += ["--eval-examples", "2", "--no-progress", "--out", str(out)]
     with locked(out, "train"):  # as a first `textgym train` running in this folder would
         assert main(args) == 2
+        assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing written
     assert "in use by another textgym train (pid" in capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing written
+    assert not out.exists()  # the holder created the folder and wrote nothing: it is gone
     assert main(args) == 0  # the lock went with its holder
     assert (out / "train.json").is_file()
     (tmp_path / "file").write_text("mine")

@@ -70,7 +70,21 @@ def write_json_atomic(path: str | os.PathLike[str], data: object) -> Path:
     return write_text_atomic(path, text + "\n")
 
 
-def check_output_folder(path: str | os.PathLike[str], option: str = "out") -> None:
+def check_not_a_file(path: str | os.PathLike[str], option: str = "out") -> None:
+    """Raise a :class:`ConfigError` if the output folder ``path`` is an existing file.
+
+    textgym never replaces a file it did not write with a folder; call it before any work.
+    """
+    if Path(path).exists() and not Path(path).is_dir():
+        raise ConfigError(
+            f"{option} {str(path)!r} is an existing file, not a folder; give a folder path "
+            "(it is created if missing)."
+        )
+
+
+def check_output_folder(
+    path: str | os.PathLike[str], option: str = "out", keep: bool = True
+) -> None:
     """Create the folder ``path`` if needed and check a file can be written into it.
 
     Call it before a long job, so a bad output folder fails at the start, not at the end.
@@ -78,19 +92,21 @@ def check_output_folder(path: str | os.PathLike[str], option: str = "out") -> No
     Args:
         path: The output folder.
         option: How the user named it (e.g. ``"--out"``), for the error message.
+        keep: False removes the folders this check created (the writer creates them), so
+            input rejected later leaves no empty folder behind.
 
     Raises:
         ConfigError: ``path`` is an existing file, or cannot be created or written into.
     """
     folder = Path(path)
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(
-            f"{option} {str(folder)!r} is an existing file, not a folder; give a folder path "
-            "(it is created if missing)."
-        )
+    check_not_a_file(folder, option)
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=folder).close()
+        if not keep:
+            for made in created:  # innermost first; each is still empty
+                made.rmdir()
     except OSError as exc:
         raise ConfigError(
             f"{option} {str(folder)!r} cannot be created or written into ({exc.strerror or exc}); "

@@ -25,9 +25,8 @@ COMMANDS = {
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``textgym`` command."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The ``textgym`` parser, with the options of the subcommand named in ``argv`` only."""
     parser = argparse.ArgumentParser(prog="textgym", description=__doc__)
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}"
@@ -37,13 +36,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         p = sub.add_parser(command, help=help_text, description=help_text)
         if command == name:
             importlib.import_module(path).add_arguments(p)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``textgym`` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
     command = args.__dict__.pop("command")
+    module = importlib.import_module(COMMANDS[command][0])
     try:
-        importlib.import_module(COMMANDS[command][0]).run(args)
+        module.run(args)
     except TextGymError as exc:
         print(f"textgym {command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # one line instead of a traceback: what is kept and how to go on
+        after = getattr(module, "after_interrupt", lambda _: "nothing was saved to resume")(args)
+        print(f"textgym {command}: interrupted; {after}", file=sys.stderr)
+        return 130
     return 0
 
 

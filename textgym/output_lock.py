@@ -31,7 +31,8 @@ def locked(
 ) -> Iterator[None]:
     """Hold the lock of folder ``out`` (created if missing) while the block runs.
 
-    ``command`` names what holds it (``compare``, ``train``), for the other's error. With
+    ``command`` names what holds it (``compare``, ``train``), for the other's error. A
+    folder this call created is removed again if the block wrote nothing into it. With
     ``create=False`` a missing folder is not created and the block runs unlocked (a resumed
     run: there is nothing to protect, and the caller reports the missing folder).
 
@@ -43,18 +44,33 @@ def locked(
     if not create and not folder.exists():
         yield
         return
+    created = not folder.exists()
     check_output_folder(folder, "--out")
     path = folder / LOCK_FILE
-    with path.open("a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise OutputInUseError(_in_use_message(folder, handle)) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps({**owner(), "command": command}) + "\n")
-        handle.flush()
-        yield
+    try:
+        with path.open("a+", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise OutputInUseError(_in_use_message(folder, handle)) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps({**owner(), "command": command}) + "\n")
+            handle.flush()
+            yield
+    finally:
+        if created:
+            remove_if_only_lock(folder)
+
+
+def remove_if_only_lock(folder: Path) -> None:
+    """Remove ``folder`` (which this process created) if it holds nothing but the lock."""
+    try:
+        if [p.name for p in folder.iterdir()] == [LOCK_FILE]:
+            (folder / LOCK_FILE).unlink()
+            folder.rmdir()
+    except OSError:
+        pass  # something else appeared or went: leave it
 
 
 def owner() -> dict[str, object]:

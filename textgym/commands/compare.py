@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import argparse
 
+from textgym.comma_lists import split_commas
 from textgym.commands.config_options import (
     RepeatedOption,
     add_config_option,
     add_train_options,
+    nonempty,
     train_values,
 )
 from textgym.errors import ConfigError
 from textgym.experiments import CompareConfig, CompareResult, compare, report
 from textgym.experiments.axes import parse_axis
 from textgym.experiments.config import BACKENDS, SEARCHES, VARIED
-from textgym.rewards.spec import split_reward_list
+from textgym.rewards.spec import check_model_folders, split_reward_list
 from textgym.training import TrainConfig
 
 TRAIN_GROUP = "training settings every run shares (those of textgym train)"
@@ -23,21 +25,44 @@ TRAIN_GROUP = "training settings every run shares (those of textgym train)"
 def parse_names(text: str) -> tuple[str, ...]:
     """``rouge1,rougeL`` -> ``("rouge1", "rougeL")``; ``rougeL:0.5,chrf:0.5`` -> one sum."""
     try:
-        return split_reward_list(text)
+        rewards = split_reward_list(text)
+        for reward in rewards:
+            check_model_folders(reward)
+        return rewards
     except ConfigError as exc:  # argparse shows only an ArgumentTypeError's own message
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
-    """``3`` -> ``(0, 1, 2)``; ``0,5,7`` -> ``(0, 5, 7)``."""
+    """``3`` -> ``(0, 1, 2)`` (a count); ``0,5,7`` -> ``(0, 5, 7)``; ``4,`` -> ``(4,)``."""
     try:
         if "," not in text:
-            return tuple(range(int(text)))
-        return tuple(int(s) for s in text.split(",") if s.strip())
+            count = int(text)
+            if count < 0:
+                raise argparse.ArgumentTypeError(
+                    f"--seeds {text}: seeds are integers >= 0, and a single number is a count "
+                    "(3 -> seeds 0,1,2)"
+                )
+            if count == 0:
+                raise argparse.ArgumentTypeError(
+                    "--seeds 0: a single number is a count of seeds (3 -> seeds 0,1,2), and 0 "
+                    "trains nothing; for seed 0 alone write --seeds 0, (a list of one)"
+                )
+            return tuple(range(count))
+        listed = text[:-1] if text.endswith(",") and text.count(",") == 1 else text
+        seeds = tuple(int(s) for s in split_commas(listed, "--seeds", "0,5,7"))
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
     except ValueError as exc:
         raise argparse.ArgumentTypeError(
-            f"--seeds {text!r}: give a count (3 -> seeds 0,1,2) or a list (0,5,7)"
+            f"--seeds {text!r}: give a count (3 -> seeds 0,1,2) or a list of integers (0,5,7)"
         ) from exc
+    negative = [s for s in seeds if s < 0]
+    if negative:
+        raise argparse.ArgumentTypeError(
+            f"--seeds {text}: seed {negative[0]} is negative; seeds are integers >= 0"
+        )
+    return seeds
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -54,10 +79,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "to list more, e.g. --rewards rouge1,rougeL --rewards rougeL:0.5,chrf:0.5 "
         f"(default: {','.join(c.rewards)})",
     )
-    p.add_argument("--seeds", type=parse_seeds, default=c.seeds, help="count or list of seeds")
-    p.add_argument("--out", default=c.out, help="output folder (re-use it to resume)")
+    p.add_argument(
+        "--seeds",
+        type=parse_seeds,
+        default=c.seeds,
+        help="a count (3: seeds 0,1,2) or a comma list of seeds (0,5,7; one seed: 4,); "
+        "write --seeds=LIST when it starts with '-'",
+    )
+    p.add_argument(
+        "--out", type=nonempty, default=c.out, help="output folder (re-use it to resume)"
+    )
     p.add_argument("--workers", type=int, default=c.workers, help="runs at the same time")
-    p.add_argument("--backend", choices=BACKENDS, default=c.backend)
+    p.add_argument("--backend", type=nonempty, choices=BACKENDS, default=c.backend)
     p.add_argument(
         "--gpus-per-run",
         type=float,
@@ -67,6 +100,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--ray-address",
+        type=nonempty,
         default=None,
         metavar="HOST:PORT",
         help="Ray cluster to run on (with --backend ray), as `ray start --head` prints it; "
@@ -95,6 +129,7 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--search",
+        type=nonempty,
         choices=SEARCHES,
         default=None,
         help="draw --trials configurations from the --grid axes instead of all: random or "
@@ -104,6 +139,7 @@ def add_sweep_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--search-seed", type=int, default=c.search_seed)
     g.add_argument(
         "--rank-by",
+        type=nonempty,
         default=c.rank_by,
         help="metric whose held-out gain ranks configurations (and a search maximises)",
     )
@@ -167,3 +203,11 @@ def run(args: argparse.Namespace) -> None:
         rank_by=args.rank_by,
     )
     print_summary(compare(config))
+
+
+def after_interrupt(args: argparse.Namespace) -> str:
+    """What an interrupted ``textgym compare`` kept, and how to continue it."""
+    return (
+        f"finished runs are kept in {args.out}; run the same command again to train only "
+        "the missing runs"
+    )

@@ -30,9 +30,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, NoReturn, Union, get_args, get_origin, get_type_hints
 
+from textgym.commands.policy_flags import add_policy_flags, with_policy_flags
 from textgym.errors import ConfigError, did_you_mean
 from textgym.evaluation.settings import SELECTION_METRICS
-from textgym.rewards.spec import parse_reward_spec
+from textgym.rewards.spec import check_model_folders, parse_reward_spec
 from textgym.training import TrainConfig
 from textgym.training.checks import flag
 
@@ -44,8 +45,16 @@ def parse_reward(text: str) -> str:
     """Check a reward spec (see :mod:`textgym.rewards.spec`) and return it as given."""
     try:
         parse_reward_spec(text)
+        check_model_folders(text)
     except ConfigError as exc:  # argparse shows only an ArgumentTypeError's own message
         raise argparse.ArgumentTypeError(str(exc)) from exc
+    return text
+
+
+def nonempty(text: str) -> str:
+    """A text option's value: an empty or blank one is a usage error, not a default."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a value or leave the option out")
     return text
 
 
@@ -72,9 +81,9 @@ class Option:
     default: Any = FIELD_DEFAULT
 
 
-def kwargs_help(target: str) -> str:
-    """The help of a ``*_kwargs`` option passed on to ``target``."""
-    return f"more keyword arguments for {target}, as a JSON object, e.g. '{{\"ent_coef\": 0.01}}'"
+def kwargs_help(target: str, example: str) -> str:
+    """The help of a ``*_kwargs`` option passed on to ``target``, with an ``example``."""
+    return f"more keyword arguments for {target}, as a JSON object, e.g. '{example}'"
 
 
 # TrainConfig field -> its option; the one place for the help texts of train and compare
@@ -143,9 +152,9 @@ OPTIONS: dict[str, Option] = {
         "boundaries, and after the last update (default: every 4 rollouts; 0: none)",
         metavar="N",
     ),
-    "env_kwargs": Option(kwargs_help("gym.make")),
-    "ppo_kwargs": Option(kwargs_help("stable-baselines3's PPO")),
-    "policy_kwargs": Option(kwargs_help("LMPolicy")),
+    "env_kwargs": Option(kwargs_help("gym.make", '{"reward_mode": "dense"}')),
+    "ppo_kwargs": Option(kwargs_help("stable-baselines3's PPO", '{"ent_coef": 0.01}')),
+    "policy_kwargs": Option(kwargs_help("LMPolicy", '{"gradient_checkpointing": true}')),
 }
 
 
@@ -166,8 +175,8 @@ def option_kwargs(name: str, default: Any) -> dict[str, Any]:
     kwargs["default"] = default if option.default is FIELD_DEFAULT else option.default
     if kind is bool:
         kwargs["action"] = argparse.BooleanOptionalAction
-    elif option.parse or kind in (int, float, dict):
-        kwargs["type"] = option.parse or (json_object if kind is dict else kind)
+    elif option.parse or kind in (int, float, dict, str):
+        kwargs["type"] = option.parse or {dict: json_object, str: nonempty}.get(kind, kind)
     if option.metavar:
         kwargs["metavar"] = option.metavar
     return kwargs
@@ -194,11 +203,19 @@ def add_train_options(
             groups[group] = p.add_argument_group(group)
         kwargs = option_kwargs(f.name, getattr(defaults, f.name))
         groups[group].add_argument(option.flag or flag(f.name), **kwargs)
+    if "policy_kwargs" not in exclude:
+        add_policy_flags(p)
 
 
 def train_values(args: argparse.Namespace, exclude: Sequence[str] = ()) -> dict[str, Any]:
-    """The :class:`TrainConfig` fields but ``exclude``, as parsed into ``args``."""
-    return {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name not in exclude}
+    """The :class:`TrainConfig` fields but ``exclude``, as parsed into ``args``.
+
+    The policy flags (``--bf16``, ``--lora-r``, ...) go into ``policy_kwargs``.
+    """
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name not in exclude}
+    if "policy_kwargs" in values:
+        values["policy_kwargs"] = with_policy_flags(args, values["policy_kwargs"])
+    return values
 
 
 class RepeatedOption(argparse.Action):
@@ -276,13 +293,37 @@ class ConfigFileParser(argparse.ArgumentParser):
         if not isinstance(values, dict):
             self.error("it must hold a mapping of option names to values, e.g. n_envs: 4")
         valid = sorted(a.dest for a in self._actions if a.dest not in ("help", "config"))
-        for key in values:
+        for key, value in values.items():
             if key not in valid:
                 self.error(
                     f"unknown key {key!r}.{did_you_mean(str(key), valid)} "
                     f"Valid keys: {', '.join(valid)}."
                 )
+            self.check_form(key, value)
         return values
+
+    def check_form(self, key: str, value: Any) -> None:
+        """Exit with the form key ``key`` takes if ``value`` has another YAML shape."""
+        action = next(a for a in self._actions if a.dest == key)
+        pairs = isinstance(action, RepeatedOption) and action.metavar == "NAME=VALUES"
+        if pairs:
+            if not isinstance(value, (list, dict)):
+                self.error(
+                    f"key {key!r} holds {value!r}; write a mapping of NAME: VALUES, e.g. "
+                    f"'{key}: {{learning_rate: [1e-5, 2e-5]}}', or a list of NAME=VALUES, "
+                    f"e.g. '{key}: [\"learning_rate=1e-5,2e-5\"]'."
+                )
+        elif isinstance(value, dict) and action.type is not json_object:
+            self.error(
+                f"key {key!r} holds a mapping ({json.dumps(value)}), but {action.option_strings[0]}"
+                f" takes one value or a list; write e.g. '{key}: VALUE' or '{key}: [A, B]'"
+                + (
+                    " (a weighted sum is one text: 'rougeL:0.7,chrf:0.3')"
+                    if "reward" in key
+                    else ""
+                )
+                + "."
+            )
 
     def tokens(self, key: str, value: Any) -> list[str]:
         """The command-line text of option ``key`` set to ``value``."""

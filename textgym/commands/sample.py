@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from textgym.commands.config_options import nonempty
 from textgym.evaluation.candidates import FIELDS, WRITER, SampleConfig, sample_candidates
 
 _EPILOG = f"""\
@@ -26,14 +27,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     d = SampleConfig()
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = _EPILOG
-    p.add_argument("--model", default=d.model, help="embedded name, HF name or path")
+    p.add_argument("--model", type=nonempty, default=d.model, help="embedded name, HF name or path")
     p.add_argument(
-        "--dataset", required=True, help="JSONL/CSV path or HF dataset; references not needed"
+        "--dataset",
+        type=nonempty,
+        required=True,
+        help="JSONL/CSV path or HF dataset; references not needed",
     )
     p.add_argument("--k", type=int, default=d.k, help="responses sampled per prompt (>= 2)")
-    p.add_argument("--out", default=d.out, help="the JSONL file to write")
-    p.add_argument("--task", default=d.task, help="prompt format: summarize, dialogue, translate")
-    p.add_argument("--split", default=d.split, help="split of a hub or shipped dataset")
+    p.add_argument("--out", type=nonempty, default=d.out, help="the JSONL file to write")
+    p.add_argument(
+        "--task",
+        type=nonempty,
+        default=d.task,
+        help="prompt format: summarize, dialogue, translate",
+    )
+    p.add_argument(
+        "--split", type=nonempty, default=d.split, help="split of a hub or shipped dataset"
+    )
     p.add_argument("--limit", type=int, default=None, help="use only the first N prompts")
     p.add_argument("--max-prompt-tokens", type=int, default=d.max_prompt_tokens)
     p.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
@@ -41,7 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--top-k", type=int, default=d.top_k, help="0: off")
     p.add_argument("--top-p", type=float, default=d.top_p, help="1.0: off")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:0 or auto")
+    p.add_argument("--device", type=nonempty, default=d.device, help="cpu, cuda, cuda:0 or auto")
 
 
 def run(args: argparse.Namespace) -> None:

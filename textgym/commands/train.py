@@ -6,10 +6,17 @@ import argparse
 import math
 from pathlib import Path
 
-from textgym.commands.config_options import add_config_option, add_train_options, train_values
+from textgym.commands.config_options import (
+    add_config_option,
+    add_train_options,
+    nonempty,
+    train_values,
+)
 from textgym.errors import ConfigError
+from textgym.experiments.grid import SETTINGS_FILE
 from textgym.output_lock import locked
 from textgym.training import TrainConfig, TrainResult, train
+from textgym.training.checkpoints import read_manifest
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_train_options(p)
     p.add_argument(
         "--resume",
+        type=nonempty,
         metavar="DIR",
         default=None,
         help="continue the interrupted run in DIR (its --out) from its last checkpoint; give "
@@ -70,13 +78,31 @@ def output_folder(out: str | None, resume: str | None) -> str:
     """The run's folder: ``--resume DIR`` or else ``--out`` (default ``runs/textgym``).
 
     Raises:
-        ConfigError: ``--out`` and ``--resume`` name different folders.
+        ConfigError: ``--out`` and ``--resume`` name different folders, or ``--resume``
+            names a ``textgym compare`` folder.
     """
     if resume is None:
         return out or TrainConfig.out
+    if (Path(resume) / SETTINGS_FILE).is_file():
+        raise ConfigError(
+            f"--resume {resume} is a `textgym compare` folder, not a train run: to continue "
+            f"the comparison, run the same `textgym compare` command (with --out {resume})."
+        )
     if out is not None and Path(out).resolve() != Path(resume).resolve():
         raise ConfigError(
             f"--out {out} and --resume {resume} name different folders; a resumed run writes "
             "into the folder it resumes. Drop --out (or give the same folder)."
         )
     return resume
+
+
+def after_interrupt(args: argparse.Namespace) -> str:
+    """What an interrupted ``textgym train`` kept, and the command that continues it."""
+    out = args.resume or args.out or TrainConfig.out
+    manifest = read_manifest(out)
+    if manifest is None:
+        return f"no checkpoint was written in {out}, so there is nothing to resume"
+    return (
+        f"the checkpoint at {manifest.get('num_timesteps', '?')} timesteps is kept in {out}; "
+        f"continue with: textgym train --resume {out} (and the same settings)"
+    )

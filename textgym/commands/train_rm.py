@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from textgym.commands.config_options import nonempty
 from textgym.reward_models import RMConfig, RMResult, train_reward_model
+from textgym.reward_models.config import check_config
 
 _SCORERS = {
     "trained": "trained model",
@@ -18,9 +20,13 @@ _SCORERS = {
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the options of ``textgym train-rm`` to ``p``."""
     d = RMConfig(pairs="")
-    p.add_argument("--pairs", required=True, help="JSONL with fields prompt, chosen, rejected")
-    p.add_argument("--base", default=d.base, help="embedded name, HF name or path")
-    p.add_argument("--out", default=str(d.out), help="output folder (model, tokenizer, metrics)")
+    p.add_argument(
+        "--pairs", type=nonempty, required=True, help="JSONL with fields prompt, chosen, rejected"
+    )
+    p.add_argument("--base", type=nonempty, default=d.base, help="embedded name, HF name or path")
+    p.add_argument(
+        "--out", type=nonempty, default=str(d.out), help="output folder (model, tokenizer, metrics)"
+    )
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--lr", type=float, default=d.lr, help="peak AdamW learning rate")
     p.add_argument("--batch-size", type=int, default=d.batch_size, help="pairs per step")
@@ -30,6 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-fraction", type=float, default=d.val_fraction, help="held out")
     p.add_argument(
         "--split-by",
+        type=nonempty,
         default=d.split_by,
         metavar="FIELD[,FIELD]",
         help="hold out whole groups of this field (default: prompt), e.g. worker, or "
@@ -61,7 +68,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="train on a random N of the training pairs (held-out pairs unchanged)",
     )
-    p.add_argument("--device", default=d.device)
+    p.add_argument("--device", type=nonempty, default=d.device)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -135,4 +142,6 @@ def run(args: argparse.Namespace) -> None:
     """Run ``textgym train-rm`` with parsed ``args``."""
     options = vars(args)
     progress = not options.pop("no_progress")
-    print_report(train_reward_model(RMConfig(**options), progress_bar=progress))
+    config = RMConfig(**options)
+    check_config(config)  # train_reward_model checks it too; here it is the CLI's first step
+    print_report(train_reward_model(config, progress_bar=progress))

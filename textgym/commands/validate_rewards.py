@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from textgym.commands.config_options import nonempty
 from textgym.errors import ConfigError
 from textgym.rewards.multi_reference import MULTI_REFERENCE_RULES
 from textgym.rewards.spec import split_reward_list
@@ -30,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the options of ``textgym validate-rewards`` to ``p``."""
     p.add_argument(
         "--judgments",
+        type=nonempty,
         required=True,
         help="JSONL: doc_id, system, source, summary, reference (a string or list) or "
         "references (a list), numeric human scores",
@@ -50,9 +52,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bootstrap", type=int, default=1000, help="resamples of the documents")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=256, help="summaries per reward call")
-    p.add_argument("--out", default=None, help="folder for validity.csv/.json and the heatmap")
+    p.add_argument(
+        "--out", type=nonempty, default=None, help="folder for validity.csv/.json and the heatmap"
+    )
     p.add_argument(
         "--multi-reference",
+        type=nonempty,
         choices=MULTI_REFERENCE_RULES,
         default=None,
         help="with several references: score the best match (max) or the mean over them "

@@ -19,6 +19,14 @@ _PROMPT_ONLY = (
 )
 
 
+def fields_fix(key: str) -> str:
+    """How to name the column of field ``key``: in Python and on the command line."""
+    return (
+        f"fields={{{key!r}: 'COLUMN'}} in Python, or "
+        f'--env-kwargs \'{{"fields": {{"{key}": "COLUMN"}}}}\' on the command line'
+    )
+
+
 def load_examples(
     dataset: Any = None,
     *,
@@ -119,7 +127,7 @@ def _no_data(task: Task, spec: Spec, needs_references: bool) -> str:
         f"Task {task.name!r} ships no default data: pass dataset= (a .jsonl/.json/.csv path, "
         f"a list of dicts, a datasets.Dataset or a hub name) whose rows have {listed(required)}"
         f"{'; optional: ' + listed(optional) if optional else ''}. Other column names: "
-        "fields={'<field>': '<column name>'}."
+        f"{fields_fix('<field>')}."
     )
 
 
@@ -171,8 +179,8 @@ class _Where:
         present = ", ".join(repr(str(c)) for c in self.row) or "(none)"
         raise DatasetError(
             f"Row {self.index} of {self.described} has no {key!r} field (tried {tried}); "
-            f"its columns are {present}. Pass fields={{{key!r}: '<column name>'}} to say "
-            f"which column holds it.{_PROMPT_ONLY if key == 'reference' else ''}"
+            f"its columns are {present}. Say which column holds it: {fields_fix(key)}."
+            f"{_PROMPT_ONLY if key == 'reference' else ''}"
         )
 
     def find(self, key: str, columns: tuple[str, ...]) -> tuple[str, Any] | None:
@@ -187,7 +195,7 @@ class _Where:
             raise DatasetError(
                 f"Row {self.index} of {self.described}: {key} column {column!r} must hold a "
                 f"string, got {type(value).__name__} {value!r:.60}. Fix or drop that row, or "
-                f"pass fields={{{key!r}: '<column name>'}} to read another column."
+                f"read another column: {fields_fix(key)}."
             )
         if not value.strip():
             raise DatasetError(
@@ -235,6 +243,6 @@ def _turns(where: _Where, columns: tuple[str, ...]) -> tuple[str, ...]:
         raise DatasetError(
             f"Row {where.index} of {where.described}: context column {column!r} must hold a "
             f"non-empty list of turns (strings, oldest first), got {value!r:.60}. Fix or drop "
-            "that row, or pass fields={'context': '<column name>'}."
+            f"that row, or read another column: {fields_fix('context')}."
         )
     return tuple(where.text("context", column, turn) for turn in value)

@@ -39,6 +39,9 @@ def resolve_rows(dataset: Any, task: str, split: str) -> tuple[Rows, str]:
     if isinstance(dataset, os.PathLike):
         return read_rows(dataset), repr(os.fspath(dataset))
     if isinstance(dataset, str):
+        if os.path.isdir(os.path.expanduser(dataset)):  # a dataset repo's files, kept locally
+            path = os.path.expanduser(dataset)
+            return _hub_rows(path, split), f"dataset folder {dataset!r} (split {split!r})"
         if os.path.exists(dataset) or looks_like_path(dataset):
             return read_rows(os.path.expanduser(dataset)), repr(dataset)
         return _hub_rows(dataset, split), f"hub dataset {dataset!r} (split {split!r})"
@@ -104,8 +107,28 @@ def _hf_rows(dataset: Any, split: str) -> tuple[Rows, str] | None:
     return None
 
 
+def hub_id(name: str) -> tuple[str, str | None, str | None]:
+    """``"owner/name[:config][@revision]"`` -> ``(owner/name, config, revision)``.
+
+    ``abisee/cnn_dailymail:3.0.0`` names a configuration; ``@`` a git revision (a commit
+    hash, tag or branch) so that a result names exactly the rows it used.
+    """
+    path, _, revision = name.partition("@")
+    path, _, config = path.partition(":")
+    if not path or (":" in name and not config) or ("@" in name and not revision):
+        raise DatasetError(
+            f"{name!r} is not a dataset id; use NAME, NAME:CONFIG or NAME:CONFIG@REVISION, "
+            "e.g. 'abisee/cnn_dailymail:3.0.0'."
+        )
+    return path, config or None, revision or None
+
+
 def _hub_rows(name: str, split: str) -> Rows:
-    """Load ``split`` of the Hugging Face hub dataset ``name`` (needs ``datasets`` and internet)."""
+    """Load ``split`` of a Hugging Face hub dataset (see :func:`hub_id`) or dataset folder.
+
+    A folder holding a dataset repo's files (``train.jsonl``, ``data/test-*.parquet``, ...)
+    loads through the same ``datasets.load_dataset`` call as a hub id, offline.
+    """
     try:
         import datasets
     except ImportError as exc:
@@ -114,8 +137,9 @@ def _hub_rows(name: str, split: str) -> Rows:
             "which needs the 'datasets' package: pip install 'textgym[datasets]'. "
             "A local JSONL/CSV path works without it."
         ) from exc
+    path, config, revision = (name, None, None) if os.path.isdir(name) else hub_id(name)
     try:
-        return datasets.load_dataset(name, split=split)
+        return datasets.load_dataset(path, config, split=split, revision=revision)
     except Exception as exc:  # noqa: BLE001 - any failure gets the same advice
         raise DatasetError(
             f"Could not load Hugging Face hub dataset {name!r} (split {split!r}): "

@@ -14,6 +14,7 @@ from gymnasium import spaces
 from textgym.data.example import Example
 from textgym.data.loading import load_examples
 from textgym.env.prompts import PromptBuilder, PromptTemplate
+from textgym.env.text_image import text_image
 from textgym.errors import ConfigError, EnvStateError
 from textgym.models import DEFAULT_MODEL, load_tokenizer
 from textgym.rewards import make_reward, needs_references, score
@@ -87,7 +88,9 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
             every step, the change of the reward of the text so far (``R(y≤t) − R(y<t)``,
             with ``R`` of the empty text taken as 0), so an episode's rewards sum to its
             final score; it decodes and scores the prefix at every step (slower).
-        render_mode: ``"ansi"`` or None.
+        render_mode: ``"ansi"`` (the prompt and the generation so far as text),
+            ``"rgb_array"`` (that text drawn as a 480x640 RGB image, for video recorders;
+            SB3's ``make_vec_env`` asks for it by default) or None.
         example_seed: Draw each episode's example from a generator of its own seeded with
             this (instead of the env's ``np_random``): envs given the same ``example_seed``
             see the same examples in the same order, episode by episode, whatever their
@@ -99,7 +102,7 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
             pads finished rows). The reward still comes on the step of the EOS.
     """
 
-    metadata = {"render_modes": ["ansi"]}
+    metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -127,7 +130,7 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         self.dense = reward_mode == "dense"
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise UnsupportedRenderModeError(
-                f"render_mode={render_mode!r} is not supported; use 'ansi' or None."
+                f"render_mode={render_mode!r} is not supported; use 'ansi', 'rgb_array' or None."
             )
         self.render_mode = render_mode
         self.tokenizer = load_tokenizer(tokenizer)
@@ -308,10 +311,14 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
     def _obs(self) -> ObsDict:
         return {"input_ids": self._input_ids.copy(), "attention_mask": self._mask.copy()}
 
-    def render(self) -> str | None:
-        """Return the prompt and the generation so far as text (``render_mode="ansi"``)."""
-        if self.render_mode != "ansi":
+    def render(self) -> str | np.ndarray | None:
+        """The prompt and generation so far: text (``"ansi"``), its image (``"rgb_array"``)."""
+        if self.render_mode is None:
             return None
+        text = self._render_text()
+        return text_image(text) if self.render_mode == "rgb_array" else text
+
+    def _render_text(self) -> str:
         prompt = self._input_ids[: self.max_prompt_tokens][
             self._mask[: self.max_prompt_tokens] == 1
         ]

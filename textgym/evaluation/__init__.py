@@ -5,13 +5,11 @@
   reference model (KL and perplexity).
 - :class:`PeriodicEval`: an SB3 callback evaluating every N timesteps, logging to the SB3
   logger, keeping the best checkpoint and stopping early.
-- :func:`make_eval_env`: the held-out env of a :class:`~textgym.training.TrainConfig`.
 """
 
 from textgym.evaluation.callback import PeriodicEval
 from textgym.evaluation.evaluate import EVAL_METRICS, EvalResult, evaluate_lm
 from textgym.evaluation.generation import generate_sequences
-from textgym.evaluation.held_out import make_eval_env
 
 __all__ = [
     "EVAL_METRICS",
@@ -19,5 +17,4 @@ __all__ = [
     "PeriodicEval",
     "evaluate_lm",
     "generate_sequences",
-    "make_eval_env",
 ]

@@ -29,7 +29,7 @@ class PeriodicEval(BaseCallback):
     best_path="best_model.zip"))``.
 
     Args:
-        eval_env: The held-out env (e.g. :func:`~textgym.evaluation.held_out.make_eval_env`).
+        eval_env: The held-out env (e.g. :func:`~textgym.training.make_eval_env`).
         eval_every: Timesteps between evaluations (an int >= 1).
         n_examples: Examples per evaluation (None: all of ``eval_env``'s).
         metric: The metric to maximise (see

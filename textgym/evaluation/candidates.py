@@ -87,6 +87,14 @@ class SampleConfig:
             )
         if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
             raise ConfigError(f"limit={self.limit!r} (--limit) must be an integer >= 1, or unset.")
+        for name in ("max_prompt_tokens", "max_new_tokens"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{name}={value!r} ({flag}) must be an integer >= 1.")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed={self.seed!r} (--seed) must be an integer >= 0.")
+        SamplingConfig(self.temperature, self.top_k, self.top_p)  # its errors name each
 
 
 @dataclass

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from textgym.comma_lists import split_commas
 from textgym.errors import ConfigError, unknown_name
 from textgym.training import TrainConfig
 
@@ -155,12 +156,7 @@ def parse_axis(text: str) -> tuple[str, Axis]:
     if ranged and kind is not str:
         low, high = (_parse_value(name, v, kind, False) for v in ranged.group(1, 2))
         return name, Range(low, high, bool(ranged.group(3)))
-    parts = [part.strip() for part in rest.split(",")]
-    if not rest.strip() or "" in parts:
-        raise ConfigError(
-            f"--grid {text!r} has an empty value; separate values with single commas, e.g. "
-            f"--grid {name}=A,B."
-        )
+    parts = split_commas(rest, "--grid", f"{name}=A,B")
     return name, tuple(_parse_value(name, part, kind, optional) for part in parts)
 
 

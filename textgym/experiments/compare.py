@@ -8,7 +8,6 @@ from typing import Any
 
 from textgym.atomic import check_output_folder
 from textgym.errors import ConfigError
-from textgym.evaluation import make_eval_env
 from textgym.experiments.config import CompareConfig, RunSpec
 from textgym.experiments.grid import check_settings, load_finished, pending_runs
 from textgym.experiments.job import make_env
@@ -17,6 +16,7 @@ from textgym.experiments.runner import check_backend, run_pending
 from textgym.experiments.search import import_optuna, run_search
 from textgym.output_lock import locked
 from textgym.rewards import make_reward
+from textgym.training import make_eval_env
 
 
 @dataclass

@@ -253,12 +253,16 @@ def check_search(config: CompareConfig) -> None:
             options,
             "Pass one of them (--rank-by); sampled metrics need --eval-samples.",
         )
+    if not _is_int(config.trials) or config.trials < 1:
+        raise ConfigError(f"trials={config.trials!r} (--trials) must be an integer >= 1.")
+    if not _is_int(config.search_seed) or config.search_seed < 0:
+        raise ConfigError(
+            f"search_seed={config.search_seed!r} (--search-seed) must be an integer >= 0."
+        )
     if config.search is None:
         return
     if config.search not in SEARCHES:
         raise ConfigError(f"search={config.search!r} (--search) is unknown; use 'random' or 'tpe'.")
-    if not _is_int(config.trials) or config.trials < 1:
-        raise ConfigError(f"trials={config.trials!r} (--trials) must be an integer >= 1.")
     if len(config.rewards) != 1 or not config.grid:
         raise ConfigError(
             "A search tunes the settings of one reward: give exactly one reward (--rewards) and "

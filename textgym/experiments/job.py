@@ -26,14 +26,14 @@ import torch as th
 
 from textgym.atomic import write_json_atomic, write_text_atomic
 from textgym.env import TextGenEnv
-from textgym.evaluation import EvalResult, make_eval_env
-from textgym.evaluation.held_out import BEST_MODEL
+from textgym.evaluation import EvalResult
 from textgym.experiments.config import CompareConfig, RunSpec
 from textgym.experiments.diversity import distinct_n
 from textgym.experiments.grid import RUN_FILE, clear_unfinished, to_jsonable
 from textgym.experiments.initial_eval import load_initial_eval, store_initial_eval
 from textgym.experiments.manifest import build_manifest
-from textgym.training import TrainConfig, TrainResult, train
+from textgym.training import TrainConfig, TrainResult, make_eval_env, train
+from textgym.training.run_folder import BEST_MODEL
 
 # What a run's files dict names weights by (deleted with keep_models=False).
 MODEL_FILES = ("sb3", "hf", "best")

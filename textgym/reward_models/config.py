@@ -155,6 +155,22 @@ def check_config(config: RMConfig) -> None:
         )
     if not isinstance(config.length_balanced, bool):
         raise ConfigError(f"length_balanced={config.length_balanced!r} must be True or False.")
+    fraction = config.val_fraction
+    if not (isinstance(fraction, (int, float)) and 0 < fraction < 1):
+        raise ConfigError(
+            f"val_fraction={fraction!r} (--val-fraction) must be a number between 0 and 1, "
+            "e.g. 0.2: the share of pairs held out."
+        )
+    layers = config.train_layers
+    if layers is not None and (
+        isinstance(layers, bool) or not isinstance(layers, int) or layers < 1
+    ):
+        raise ConfigError(f"train_layers={layers!r} (--train-layers) must be an integer >= 1.")
+    if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
+        raise ConfigError(f"seed={config.seed!r} (--seed) must be an integer >= 0.")
+    decay = config.weight_decay
+    if not (isinstance(decay, (int, float)) and math.isfinite(decay) and decay >= 0):
+        raise ConfigError(f"weight_decay={decay!r} (--weight-decay) must be a number >= 0.")
     weight = config.length_decorrelation
     if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
         raise ConfigError(
@@ -174,5 +190,5 @@ def _check_positive(config: RMConfig) -> None:
     for name, value in positive.items():
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name}={value!r} must be a positive integer.")
-    if not (isinstance(config.lr, (int, float)) and config.lr > 0):
+    if not (isinstance(config.lr, (int, float)) and 0 < config.lr < math.inf):
         raise ConfigError(f"lr={config.lr!r} must be a positive number, e.g. 2e-5.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -35,26 +36,38 @@ def load_pairs(path: str | os.PathLike[str], limit: int | None = None) -> list[P
     """Read preference pairs from a JSONL file with string fields prompt, chosen, rejected.
 
     Other fields (``id``, ``worker``, ...) are kept in each pair's ``meta`` (for
-    ``split_by``); training does not read them.
+    ``split_by``); training does not read them. A pair whose chosen text equals its
+    rejected one states no preference: it is dropped, with a warning giving the count.
 
     Raises:
-        DatasetError: the file is missing or empty, a line is not a JSON object, or a line
-            lacks one of the fields or has a non-string value.
+        DatasetError: the file is missing or holds no usable pair, a line is not a JSON
+            object, or a line lacks one of the fields or has a non-string value.
     """
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"Pairs file {str(path)!r} does not exist; pass a JSONL file path.")
-    pairs = []
+    pairs, ties = [], 0
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
             if line.strip():
-                pairs.append(_parse_pair(line, number, path))
+                pair = _parse_pair(line, number, path)
+                if pair.chosen.strip() == pair.rejected.strip():
+                    ties += 1  # no preference to learn: the loss stays ln 2
+                else:
+                    pairs.append(pair)
             if limit is not None and len(pairs) >= limit:
                 break
     if not pairs:
+        what = f"only pairs whose chosen equals rejected ({ties})" if ties else "no pairs"
         raise DatasetError(
-            f"Pairs file {str(path)!r} has no pairs; write one JSON object per line with "
-            f"fields {', '.join(PAIR_FIELDS)}."
+            f"Pairs file {str(path)!r} has {what}; write one JSON object per line with "
+            f"fields {', '.join(PAIR_FIELDS)}, the chosen response different from the rejected."
+        )
+    if ties:
+        warnings.warn(
+            f"Pairs file {str(path)!r}: dropped {ties} pair(s) whose chosen text equals the "
+            f"rejected one (they state no preference); {len(pairs)} pairs left.",
+            stacklevel=2,
         )
     return pairs
 

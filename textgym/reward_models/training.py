@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from textgym.atomic import check_replaceable, write_atomic
+from textgym.atomic import check_not_a_file, check_replaceable, write_atomic
 from textgym.errors import ConfigError
 from textgym.models import load_tokenizer
 from textgym.reward_models.config import RMConfig, RMResult, check_config, split_fields
@@ -77,6 +77,7 @@ def train_reward_model(config: RMConfig, progress_bar: bool = False) -> RMResult
         DatasetError: a missing, empty or malformed pairs file.
     """
     check_config(config)
+    check_not_a_file(config.out, "out (--out)")
     check_replaceable(config.out)
     data = _load_data(config)
     tokenizer = load_tokenizer(config.base)

@@ -33,7 +33,7 @@ from textgym.rewards.scoring_model import (
     model_and_tokenizer,
 )
 
-_FIX = (
+FIX = (
     f"Pass a folder saved by save_pretrained, or a Hugging Face name (needs internet), "
     f"e.g. '{EXAMPLE}'."
 )
@@ -94,7 +94,9 @@ class ClassifierReward(WithoutLoadedModel, Reward):
         name: str | None = None,
     ) -> None:
         is_spec = is_model_spec(model)
-        self.model, self.tokenizer = model_and_tokenizer("ClassifierReward", model, tokenizer, _FIX)
+        self.model, self.tokenizer = model_and_tokenizer(
+            "ClassifierReward", model, tokenizer, FIX, "classifier"
+        )
         _check_settings(transform, text, batch_size, max_length)
         self.label, self.transform, self.text = label, transform, text
         self.batch_size, self.max_length = batch_size, max_length
@@ -128,7 +130,9 @@ class ClassifierReward(WithoutLoadedModel, Reward):
 
     def _get_model(self) -> tuple[Any, Any, int, bool]:
         if self._loaded is None:
-            model, tokenizer = load_scorer(self.model, self.tokenizer, self.device, _FIX)
+            model, tokenizer = load_scorer(
+                self.model, self.tokenizer, self.device, FIX, "classifier"
+            )
             kinds = _architectures(self.model, model.config)
             index, sigmoid = _resolve(model.config, kinds, self.label, self.transform, self.name)
             _check_pad(model.config, self.name)

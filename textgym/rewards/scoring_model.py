@@ -22,7 +22,7 @@ from textgym.rewards.loading import absolute_if_local, looks_like_path
 
 _FALLBACK_MAX_LENGTH = 2048
 # The fix a failed load or a missing folder names by default: a reward model's.
-_RM_FIX = (
+RM_FIX = (
     "Pass the folder written by `textgym train-rm --out FOLDER` (or by save_pretrained), e.g. "
     "'rm:runs/rm', or a Hugging Face model name such as 'org/name' (needs internet)."
 )
@@ -32,7 +32,7 @@ _MODELS: dict[tuple[str, str, float], tuple[Any, Any]] = {}
 
 
 def load_scorer(
-    model: Any, tokenizer: Any, device: str | None, fix: str = _RM_FIX
+    model: Any, tokenizer: Any, device: str | None, fix: str = RM_FIX, kind: str = "reward model"
 ) -> tuple[Any, Any]:
     """The ``(model, tokenizer)`` a classifier-based reward scores with, in eval mode.
 
@@ -47,7 +47,7 @@ def load_scorer(
         where = device or default_device()
         key = (model, where, _stamp(model))
         if key not in _MODELS:
-            _MODELS[key] = _load_classifier(model, where, fix)
+            _MODELS[key] = _load_classifier(model, where, fix, kind)
         loaded, own_tokenizer = _MODELS[key]
         return loaded, load_tokenizer(own_tokenizer if tokenizer is None else tokenizer)
     if device is not None:
@@ -86,7 +86,7 @@ def classifier_logits(
     return out
 
 
-def _load_classifier(path: str, device: str, fix: str) -> tuple[Any, Any]:
+def _load_classifier(path: str, device: str, fix: str, kind: str) -> tuple[Any, Any]:
     """Load a classifier and its tokenizer; give the model a pad id if it has none."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -97,7 +97,7 @@ def _load_classifier(path: str, device: str, fix: str) -> tuple[Any, Any]:
         model = AutoModelForSequenceClassification.from_pretrained(resolve_pretrained(path))
     except (OSError, ValueError) as exc:  # ValueError: not a valid Hugging Face name
         where = "" if os.path.isdir(path) else f"There is no folder {path!r}, and as a name: "
-        raise ConfigError(f"Could not load the classifier {path!r}. {where}{exc}\n{fix}") from exc
+        raise ConfigError(f"Could not load the {kind} {path!r}. {where}{exc}\n{fix}") from exc
     if model.config.pad_token_id is None:  # our own copy: safe to set
         pad = tokenizer.pad_token_id
         model.config.pad_token_id = pad if pad is not None else tokenizer.eos_token_id
@@ -121,10 +121,30 @@ def _stamp(path: str) -> float:
     return max((f.stat().st_mtime for f in folder.iterdir() if f.is_file()), default=0.0)
 
 
-def check_model_path(spec: str, fix: str = _RM_FIX) -> None:
-    """Reject a path-like ``spec`` that is missing (it would be misread as a Hub name)."""
-    if looks_like_path(spec) and not os.path.exists(os.path.expanduser(spec)):
-        raise ConfigError(f"The model folder {spec!r} does not exist. {fix}")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+
+
+def check_model_path(spec: str, fix: str = RM_FIX, kind: str = "reward model") -> None:
+    """Reject a missing path-like ``spec`` or a folder lacking a model's config or weights.
+
+    A missing path would be misread as a Hub name; call it before anything loads.
+    """
+    path = os.path.expanduser(spec)
+    if looks_like_path(spec) and not os.path.exists(path):
+        raise ConfigError(f"The {kind} folder {spec!r} does not exist. {fix}")
+    if os.path.isdir(path):
+        missing = [] if os.path.isfile(os.path.join(path, "config.json")) else ["config.json"]
+        if not any(os.path.isfile(os.path.join(path, name)) for name in WEIGHT_FILES):
+            missing.append(f"weights ({' or '.join(WEIGHT_FILES[::2])})")
+        if missing:
+            raise ConfigError(
+                f"The folder {spec!r} holds no {kind}: it lacks {' and '.join(missing)}. {fix}"
+            )
 
 
 def is_model_spec(value: Any) -> bool:
@@ -132,7 +152,9 @@ def is_model_spec(value: Any) -> bool:
     return isinstance(value, (str, os.PathLike))
 
 
-def model_and_tokenizer(owner: str, model: Any, tokenizer: Any, fix: str = _RM_FIX) -> tuple:
+def model_and_tokenizer(
+    owner: str, model: Any, tokenizer: Any, fix: str = RM_FIX, kind: str = "reward model"
+) -> tuple:
     """A reward's ``model`` and ``tokenizer`` as kept: local paths made absolute, objects as is.
 
     Raises:
@@ -145,7 +167,7 @@ def model_and_tokenizer(owner: str, model: Any, tokenizer: Any, fix: str = _RM_F
             f"tokenizer= (an object, name or path), or pass the model as a name or path."
         )
     if is_model_spec(model):
-        check_model_path(str(model), fix)
+        check_model_path(str(model), fix, kind)
         model = absolute_if_local(str(model))
     if is_model_spec(tokenizer):
         tokenizer = absolute_if_local(str(tokenizer))

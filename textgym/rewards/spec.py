@@ -39,6 +39,7 @@ from typing import Any
 
 from textgym.errors import ConfigError
 from textgym.rewards.base import RewardFunction
+from textgym.rewards.classifier import FIX as CLASSIFIER_FIX
 from textgym.rewards.classifier_spec import (
     CLF_PREFIX,
     EXAMPLE,
@@ -46,7 +47,8 @@ from textgym.rewards.classifier_spec import (
     parse_classifier_spec,
     parse_rm_spec,
 )
-from textgym.rewards.registry import PREFIXES, make_single_reward
+from textgym.rewards.registry import PERPLEXITY_PREFIX, PREFIXES, list_rewards, make_single_reward
+from textgym.rewards.scoring_model import check_model_path
 from textgym.rewards.weighted import WeightedSum
 
 _EXAMPLE_WEIGHT = "0.5"
@@ -143,6 +145,21 @@ def _parts(text: str) -> list[tuple[str, float | None]]:
     return parts
 
 
+def check_model_folders(text: str) -> None:
+    """Raise unless each local ``rm:``/``clf:`` folder of spec ``text`` holds a model.
+
+    The command line calls it as it parses ``--reward``, before anything loads.
+
+    Raises:
+        ConfigError: a bad spec, a missing folder, or one without a config and weights.
+    """
+    for reward, _ in _parts(text):
+        if reward.startswith(CLF_PREFIX):
+            check_model_path(parse_classifier_spec(reward)[0], CLASSIFIER_FIX, "classifier")
+        elif reward.startswith(RM_PREFIX) and reward[len(RM_PREFIX) :].strip():
+            check_model_path(parse_rm_spec(reward)[0])
+
+
 def _split_parts(text: str) -> list[str]:
     """Split ``text`` at the commas outside ``[...]`` (the options of a ``clf:`` reward)."""
     parts: list[str] = []
@@ -180,7 +197,12 @@ def _split_weight(part: str, text: str) -> tuple[str, float | None]:
         )
     try:
         return head, float(tail)
-    except ValueError:  # not a number: the ':' belongs to the name or path
+    except ValueError:  # not a number: the ':' belongs to the name or path ...
+        if head in list_rewards() and f"{head}:" != PERPLEXITY_PREFIX:  # perplexity:MODEL
+            raise ConfigError(
+                f"Reward spec {text!r}: the weight {tail.strip()!r} of {head!r} is not a "
+                f"number; write e.g. '{head}:{_EXAMPLE_WEIGHT}', or {head!r} alone."
+            ) from None
         return part, None
 
 

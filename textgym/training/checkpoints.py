@@ -151,7 +151,7 @@ def load_checkpoint(out: str | Path, settings: dict[str, Any]) -> Checkpoint:
         raise ConfigError(
             f"{out} holds no checkpoint ({folder / MANIFEST} is missing), so there is "
             "nothing to resume: a run saves its first checkpoint after its first PPO update. "
-            "Start the run again without --resume."
+            "Start a new run with another --out."
         )
     check_settings(manifest["config"], settings, folder)
     try:
@@ -159,8 +159,8 @@ def load_checkpoint(out: str | Path, settings: dict[str, Any]) -> Checkpoint:
             state = pickle.load(file)
     except (OSError, pickle.UnpicklingError, EOFError) as exc:
         raise ConfigError(
-            f"The checkpoint {folder} cannot be read ({exc}); delete {folder.parent} and start "
-            "the run again without --resume."
+            f"The checkpoint {folder} cannot be read ({exc}); start a new run with another "
+            "--out (the folder is left as it is)."
         ) from exc
     return Checkpoint(folder, manifest, state)
 

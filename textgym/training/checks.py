@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import math
 import numbers
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -16,12 +16,9 @@ from textgym import devices
 from textgym.env import TextGenEnv
 from textgym.errors import ConfigError, unknown_name
 
-if TYPE_CHECKING:
-    from textgym.training.config import TrainConfig
-
 
 def flag(name: str) -> str:
-    """The ``textgym train`` option of the :class:`TrainConfig` field ``name``."""
+    """The ``textgym train`` option of the ``TrainConfig`` field ``name``."""
     return "--env" if name == "env_id" else "--" + name.replace("_", "-")
 
 
@@ -97,58 +94,65 @@ def check_env_id(env_id: Any) -> None:
         )
 
 
-def check_groups(config: TrainConfig) -> None:
+def check_groups(
+    advantage: str,
+    group_size: int,
+    n_envs: int,
+    n_steps: int,
+    env_id: str,
+    max_new_tokens: int | None,
+) -> None:
     """Raise unless the group size and advantage mode fit together and with the rollout."""
     from textgym.policies.advantages import check_advantage_mode, check_group_size
 
-    check_advantage_mode(config.advantage, config.group_size)
-    check_group_size(config.group_size, config.n_envs)
-    if not config.grouped:
-        return
-    spec = gym.spec(registered_id(config.env_id))
-    new_tokens = config.max_new_tokens or spec.kwargs.get("max_new_tokens")
-    if new_tokens and config.n_steps % new_tokens:
+    check_advantage_mode(advantage, group_size)
+    check_group_size(group_size, n_envs)
+    if group_size <= 1 and advantage == "gae":
+        return  # no groups
+    spec = gym.spec(registered_id(env_id))
+    new_tokens = max_new_tokens or spec.kwargs.get("max_new_tokens")
+    if new_tokens and n_steps % new_tokens:
         raise ConfigError(
-            f"n_steps={config.n_steps} (--n-steps) must be a multiple of max_new_tokens="
+            f"n_steps={n_steps} (--n-steps) must be a multiple of max_new_tokens="
             f"{new_tokens} with groups: every episode of a group then fits in one rollout "
             f"(padded envs take exactly max_new_tokens steps). Use --n-steps {new_tokens}."
         )
 
 
-def check_minibatch(config: TrainConfig) -> None:
+def check_minibatch(batch_size: int, n_steps: int, n_envs: int, ppo_kwargs: dict[str, Any]) -> None:
     """Raise unless PPO can normalise advantages: 2+ transitions per minibatch and rollout."""
-    if not config.ppo_kwargs.get("normalize_advantage", True):
+    if not ppo_kwargs.get("normalize_advantage", True):
         return
-    if config.batch_size < 2:
+    if batch_size < 2:
         raise ConfigError(
-            f"batch_size={config.batch_size} (--batch-size) must be at least 2: PPO normalises "
+            f"batch_size={batch_size} (--batch-size) must be at least 2: PPO normalises "
             "the advantages over each minibatch. Use e.g. 128."
         )
-    if config.n_steps * config.n_envs < 2:
+    if n_steps * n_envs < 2:
         raise ConfigError(
-            f"n_steps * n_envs = {config.n_steps * config.n_envs} transitions per rollout; PPO "
+            f"n_steps * n_envs = {n_steps * n_envs} transitions per rollout; PPO "
             "needs at least 2 to normalise advantages. Raise --n-steps or --n-envs."
         )
 
 
-def check_numbers(config: TrainConfig) -> None:
+def check_numbers(learning_rate: Any, gamma: Any, temperature: Any) -> None:
     """Raise unless ``learning_rate``, ``gamma`` and ``temperature`` are usable numbers.
 
     ``learning_rate`` (unless an SB3 schedule) and ``temperature`` must be finite and > 0,
     ``gamma`` in [0, 1]. (:class:`SamplingConfig` checks ``top_k`` and ``top_p``.)
     """
-    rate = config.learning_rate
+    rate = learning_rate
     if not callable(rate) and not (_is_real(rate) and 0 < rate < math.inf):
         raise ConfigError(
             f"learning_rate={rate!r} (--learning-rate) must be a finite number > 0, e.g. 2e-5."
         )
-    if not (_is_real(config.gamma) and 0 <= config.gamma <= 1):
+    if not (_is_real(gamma) and 0 <= gamma <= 1):
         raise ConfigError(
-            f"gamma={config.gamma!r} (--gamma) must be a number in [0, 1] (1.0: no discount)."
+            f"gamma={gamma!r} (--gamma) must be a number in [0, 1] (1.0: no discount)."
         )
-    if not (_is_real(config.temperature) and 0 < config.temperature < math.inf):
+    if not (_is_real(temperature) and 0 < temperature < math.inf):
         raise ConfigError(
-            f"temperature={config.temperature!r} (--temperature) must be a finite number > 0 "
+            f"temperature={temperature!r} (--temperature) must be a finite number > 0 "
             "(1.0: the LM's own distribution)."
         )
 
@@ -179,14 +183,14 @@ def check_device(device: Any, option: str = "device") -> None:
     devices.check_device(device, flag)  # the index too
 
 
-def check_reference_device(config: Any) -> None:
+def check_reference_device(device: Any, kl_coef: float | None, target_kl: float | None) -> None:
     """``kl_reference_device`` must be a device here, and needs the KL penalty it serves."""
-    if config.kl_reference_device is None:
+    if device is None:
         return
-    check_device(config.kl_reference_device, "kl_reference_device")
-    if not config.kl_coef and config.target_kl is None:
+    check_device(device, "kl_reference_device")
+    if not kl_coef and target_kl is None:
         raise ConfigError(
-            f"kl_reference_device={config.kl_reference_device!r} (--kl-reference-device) places "
+            f"kl_reference_device={device!r} (--kl-reference-device) places "
             "the KL penalty's reference model, but the penalty is off; set --kl-coef or "
             "--target-kl, or drop the option."
         )

@@ -19,6 +19,7 @@ from textgym.training.checks import (
     check_reference_device,
     check_seed,
 )
+from textgym.training.kwargs_checks import check_kwargs
 
 # int setting -> (its smallest valid value, what it is); checked by TrainConfig.validate
 INT_SETTINGS = {
@@ -112,18 +113,26 @@ class TrainConfig:
             ConfigError: any other unusable setting.
         """
         check_env_id(self.env_id)
+        check_kwargs(self.env_id, self.env_kwargs, self.ppo_kwargs, self.policy_kwargs)
         for name, (minimum, meaning) in INT_SETTINGS.items():
             value = getattr(self, name)
             if value is not None or name not in OPTIONAL_SETTINGS:
                 check_int(name, value, minimum, meaning)
-        check_minibatch(self)
+        check_minibatch(self.batch_size, self.n_steps, self.n_envs, self.ppo_kwargs)
         check_seed(self.seed, self.n_envs)
-        check_numbers(self)
+        check_numbers(self.learning_rate, self.gamma, self.temperature)
         SamplingConfig(self.temperature, self.top_k, self.top_p)
         check_kl_settings(self.kl_coef, self.target_kl, self.kl_horizon)
-        check_reference_device(self)
+        check_reference_device(self.kl_reference_device, self.kl_coef, self.target_kl)
         check_device(self.device)
-        check_groups(self)
+        check_groups(
+            self.advantage,
+            self.group_size,
+            self.n_envs,
+            self.n_steps,
+            self.env_id,
+            self.max_new_tokens,
+        )
         check_eval_settings(
             self.eval_every, self.patience, self.kl_budget, self.eval_metric, self.eval_samples
         )

@@ -30,10 +30,11 @@ from typing import Any
 
 from textgym.atomic import check_replaceable, recover_interrupted, write_json_atomic
 from textgym.errors import ConfigError
-from textgym.evaluation.held_out import BEST_MODEL, EVAL_HISTORY
 from textgym.training.checkpoints import checkpoint_folder, read_manifest, remove_checkpoint
 
 DONE = "train.json"
+# What periodic evaluation writes into a run's folder.
+BEST_MODEL, EVAL_HISTORY = "best_model.zip", "eval_history.json"
 OUTPUTS = ("ppo.zip", "hf_model", "reward_curve.png", "metrics.json")
 EVAL_OUTPUTS = (BEST_MODEL, EVAL_HISTORY)
 
@@ -61,8 +62,9 @@ def start_run(out: Path, resume: bool) -> str:
     saved_is_done = done is not None and saved is not None and done.get("run_id") == saved["run_id"]
     if resume and saved_is_done:
         raise ConfigError(
-            f"{out} holds a finished run ({DONE}): there is nothing to resume. Its outputs "
-            "are in that folder; to train again, start a new run without --resume."
+            f"{out} holds a finished run ({DONE}): there is nothing to resume. Its results "
+            f"are {out / 'metrics.json'} and its model {out / 'hf_model'}; to train more, "
+            "start a new run with another --out."
         )
     if not resume and saved is not None and not saved_is_done:
         raise ConfigError(

@@ -23,7 +23,6 @@ from textgym.atomic import (
 from textgym.env import TextGenEnv
 from textgym.env.groups import make_group_vec_env
 from textgym.evaluation import EvalResult
-from textgym.evaluation.held_out import evaluate_held_out, make_eval_env, periodic_eval
 from textgym.models import load_tokenizer
 from textgym.policies.kl_penalty import add_kl_penalty, policy_reference
 from textgym.training.checkpoints import (
@@ -33,6 +32,7 @@ from textgym.training.checkpoints import (
     load_checkpoint,
 )
 from textgym.training.config import TrainConfig
+from textgym.training.held_out import evaluate_held_out, make_eval_env, periodic_eval
 from textgym.training.run_folder import (
     clear_previous,
     finish_run,

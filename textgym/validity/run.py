@@ -93,7 +93,7 @@ def _check_arguments(
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
         raise ConfigError(f"bootstrap={bootstrap!r} must be a non-negative integer, e.g. 1000.")
     if out is not None:
-        check_output_folder(out, "--out")
+        check_output_folder(out, "--out", keep=False)  # written only once all is scored
 
 
 def _correlate_rewards(

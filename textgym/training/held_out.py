@@ -22,12 +22,10 @@ from textgym.env import TextGenEnv
 from textgym.errors import DatasetError
 from textgym.evaluation.callback import PeriodicEval
 from textgym.evaluation.evaluate import EvalResult, Reference, evaluate_lm
+from textgym.training.run_folder import BEST_MODEL, EVAL_HISTORY
 
 if TYPE_CHECKING:
-    from textgym.training import TrainConfig
-
-# What periodic evaluation writes into a run's folder.
-BEST_MODEL, EVAL_HISTORY = "best_model.zip", "eval_history.json"
+    from textgym.training.config import TrainConfig
 
 
 def make_eval_env(config: TrainConfig) -> TextGenEnv:
