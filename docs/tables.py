@@ -355,6 +355,33 @@ def compare_runs_table(ctx: Context, path: str, *metrics: str) -> str:
     return markdown_table(header, out) + "\n\n" + source(ctx, path)
 
 
+@table("validity")
+def validity_table(ctx: Context, path: str, level: str = "system", stat: str = "kendall") -> str:
+    """A ``textgym validate-rewards`` validity.csv: reward × human column at one level.
+
+    ARGS: ``FILE [system|summary] [kendall|spearman]``. Cells: the correlation and its 95 %
+    bootstrap interval over documents.
+    """
+    with ctx.artifact(path).open(encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["level"] == level]
+    if not rows:
+        raise ValueError(f"{path} has no {level}-level row")
+    humans = list(dict.fromkeys(r["human"] for r in rows))
+    found = {(r["reward"], r["human"]): r for r in rows}
+    out = []
+    for reward in dict.fromkeys(r["reward"] for r in rows):
+        cells = []
+        for human in humans:
+            r = found.get((reward, human))
+            if r is None:
+                cells.append("—")
+                continue
+            ci = interval(float(r[f"{stat}_low"]), float(r[f"{stat}_high"]), "+.3f")
+            cells.append(f"{fmt(float(r[stat]), '+.3f')} {ci}")
+        out.append([reward, *cells])
+    return markdown_table(["reward", *humans], out) + "\n\n" + source(ctx, path)
+
+
 def is_pair(value: object) -> bool:
     """Whether ``value`` is a two-number list (an interval)."""
     return isinstance(value, list) and len(value) == 2
