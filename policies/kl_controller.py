@@ -88,8 +88,8 @@ def check_kl_settings(kl_coef: float | None, target_kl: float | None, horizon: f
         )
     if not (_finite(horizon) and horizon > 0):
         raise ConfigError(
-            f"horizon={horizon!r} (kl_horizon) must be a finite number > 0: the episodes over "
-            "which the adaptive β responds, e.g. 10000."
+            f"kl_horizon={horizon!r} (--kl-horizon) must be a finite number > 0: the episodes "
+            "over which the adaptive β responds, e.g. 10000."
         )
 
 

@@ -67,7 +67,7 @@ class RolloutCache:
 
     Call :meth:`step` with the left-aligned observation of every row; it returns the LM's
     outputs for each row's last token, reusing the cache wherever a row's sequence extends
-    the cached one by exactly one token (or equals it). ``version`` identifies the weights
+    the cached one (or equals it). ``version`` identifies the weights
     the cache was built with; a different version rebuilds it.
     """
 
@@ -86,6 +86,7 @@ class RolloutCache:
         self.version: object = None
         self.prefill_rows = 0
         self.decode_steps = 0
+        self.extended_tokens = 0  # tokens run on top of the cache (decode steps included)
 
     @th.no_grad()
     def step(self, seqs: th.Tensor, lengths: th.Tensor, version: object = None) -> StepOutput:
@@ -106,15 +107,19 @@ class RolloutCache:
         if fresh.any():
             self._prefill_rows(seqs, lengths, fresh)
         if extends.any():
-            self._decode(seqs, lengths, extends)
+            self._extend(seqs, lengths, extends)
         self.seqs, self.lengths = seqs.clone(), lengths.clone()
         if self.slot_mask.shape[1] > self.compact_factor * int(lengths.max()) + 8:
             self._compact()
 
     def _continuation(self, seqs: th.Tensor, lengths: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        """Per row: does ``seqs`` equal the cached sequence, or extend it by one token?"""
+        """Per row: does ``seqs`` equal the cached sequence, or extend it (by any tokens)?
+
+        One token is a decode step; several (a partner's reply in a conversation) are
+        prefilled on top of the cache, so the conversation so far is never run again.
+        """
         same = (lengths == self.lengths) & is_prefix(seqs, lengths, self._padded(seqs.shape[1]))
-        extends = (lengths == self.lengths + 1) & is_prefix(self.seqs, self.lengths, seqs)
+        extends = (lengths > self.lengths) & is_prefix(self.seqs, self.lengths, seqs)
         return same, extends
 
     def keep_fresh_rows(
@@ -187,16 +192,28 @@ class RolloutCache:
         self.outputs.logits[rows] = out.logits.to(self.outputs.logits.dtype)
         self.outputs.hidden[rows] = out.hidden.to(self.outputs.hidden.dtype)
 
-    def _decode(self, seqs: th.Tensor, lengths: th.Tensor, rows: th.Tensor) -> None:
-        """Append one slot for every row; only ``rows`` get a real (unmasked) token."""
-        last = th.gather(seqs, 1, (lengths - 1).clamp(min=0)[:, None])
-        ids = last * rows[:, None]
-        self.slot_mask = th.cat([self.slot_mask, rows[:, None].long()], dim=1)
-        pos_ids = ((lengths - 1).clamp(min=0) * rows)[:, None]
+    def _extend(self, seqs: th.Tensor, lengths: th.Tensor, rows: th.Tensor) -> None:
+        """Append ``n`` slots for every row, ``n`` the longest extension among ``rows``.
+
+        Each of ``rows`` gets its new tokens right-aligned in the new slots (its last token
+        in the last slot, whose outputs are kept); other slots are masked. ``n`` is 1 for a
+        decode step.
+        """
+        new = th.where(rows, lengths - self.lengths, 0)  # (B,) new tokens per row
+        n = int(new.max())
+        offsets = th.arange(n, device=seqs.device)
+        first = n - new  # the slot of each row's first new token
+        real = offsets[None, :] >= first[:, None]  # (B, n)
+        positions = (self.lengths[:, None] + offsets[None, :] - first[:, None]).clamp(min=0)
+        source = positions.clamp(max=seqs.shape[1] - 1)
+        ids = th.gather(seqs, 1, source) * real
+        self.slot_mask = th.cat([self.slot_mask, real.long()], dim=1)
+        pos_ids = positions * real
         out, self.past = run_lm(self.model, ids, self.slot_mask, pos_ids, self.past)
         self.outputs.logits[rows] = out.logits[rows].to(self.outputs.logits.dtype)
         self.outputs.hidden[rows] = out.hidden[rows].to(self.outputs.hidden.dtype)
         self.decode_steps += 1
+        self.extended_tokens += int(new.sum())
 
     def _compact(self) -> None:
         """Gather each row's valid slots to the front; drop the all-masked tail."""

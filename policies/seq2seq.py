@@ -48,7 +48,15 @@ def split_observation(input_ids: th.Tensor, attention_mask: th.Tensor, prompt_sl
 
 
 def prompt_slots_of(observation_space: Any) -> int:
-    """The prompt's slot count the env's observation space carries; a clear error without."""
+    """The prompt's slot count the env's observation space carries.
+
+    A clear error without it, or for a conversation (multi-turn) env.
+    """
+    if getattr(observation_space["input_ids"], "conversation", False):
+        raise ConfigError(
+            "An encoder-decoder policy cannot play a multi-turn env: its decoder would have to "
+            "hold the partner's replies. Use a causal LM (e.g. smollm2-135m-instruct)."
+        )
     slots = getattr(observation_space["input_ids"], "prompt_slots", None)
     if slots is None:
         raise ConfigError(

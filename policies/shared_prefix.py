@@ -30,33 +30,50 @@ class Cluster:
 def prefix_clusters(
     seqs: th.Tensor, lengths: th.Tensor, min_shared: int = MIN_SHARED
 ) -> list[Cluster]:
-    """Greedy clusters of >= 2 rows sharing a prefix of >= ``min_shared`` tokens.
+    """Clusters of >= 2 rows sharing a prefix of >= ``min_shared`` tokens, saving the most.
 
-    Each row still free takes the free rows that save the most tokens: ``n`` rows sharing
-    ``s`` tokens save ``(n - 1) * s``. So groups of k samples of a long prompt cluster on
-    that prompt, not on the short system prompt every chat-templated prompt starts with.
-    Each member keeps at least one token after the shared prefix; rows in no cluster are
-    left out. ``seqs`` ``(R, W)`` left-aligned, ``lengths`` ``(R,)``.
+    ``n`` rows sharing ``s`` tokens save ``(n - 1) * s`` tokens. The rows' common prefixes
+    form a tree (a trie); at each node the best is either one cluster of all its rows or the
+    best of its branches, so groups of k samples of long prompts cluster on their prompts,
+    not on the short system prompt every chat-templated prompt starts with. Each member
+    keeps at least one token after the shared prefix; rows in no cluster are left out.
+    ``seqs`` ``(R, W)`` left-aligned, ``lengths`` ``(R,)``.
     """
     equal = (seqs[:, None, :] == seqs[None, :, :]).long()  # (R, R, W)
     common = equal.cumprod(dim=-1).sum(dim=-1)  # longest common prefix of each pair
     limit = lengths - 1
     common = th.minimum(common, th.minimum(limit[:, None], limit[None, :]))
-    free = th.ones(seqs.shape[0], dtype=th.bool, device=seqs.device)
-    clusters = []
-    for row in range(seqs.shape[0]):
-        if not free[row]:
-            continue
-        shared = th.where(free, common[row], -1)  # the row itself shares limit[row]
-        ranked = shared.sort(descending=True).values  # ranked[k - 1]: k rows share >= it
-        saved = th.arange(len(ranked), device=seqs.device) * ranked
-        best = int(saved.argmax())
-        if best < 1 or ranked[best] < min_shared:
-            continue
-        members = th.nonzero(shared >= ranked[best]).squeeze(1)
-        free[members] = False
-        clusters.append(Cluster(members, int(shared[members].min())))
-    return clusters
+    rows = th.arange(seqs.shape[0], device=seqs.device)
+    return _best_clusters(rows, common, min_shared)[1]
+
+
+def _best_clusters(
+    rows: th.Tensor, common: th.Tensor, min_shared: int
+) -> tuple[int, list[Cluster]]:
+    """``(tokens saved, clusters)`` of the best clustering of ``rows`` (a node of the trie)."""
+    if len(rows) < 2:
+        return 0, []
+    shared = int(common[rows][:, rows].min())
+    whole = (len(rows) - 1) * shared if shared >= min_shared else 0
+    branches = _branches(rows, common, shared)
+    if len(branches) == 1:
+        return whole, [Cluster(rows, shared)] if whole else []
+    results = [_best_clusters(branch, common, min_shared) for branch in branches]
+    split = sum(saved for saved, _ in results)
+    if whole and whole >= split:
+        return whole, [Cluster(rows, shared)]
+    return split, [c for _, clusters in results for c in clusters]
+
+
+def _branches(rows: th.Tensor, common: th.Tensor, shared: int) -> list[th.Tensor]:
+    """``rows`` split into the groups that share more than ``shared`` tokens."""
+    left, branches = rows, []
+    while len(left):
+        together = common[left[0], left] > shared
+        together[0] = True
+        branches.append(left[together])
+        left = left[~together]
+    return branches
 
 
 def shared_prefix_hidden(

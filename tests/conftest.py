@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch as th
 
@@ -147,3 +149,26 @@ def tiny_train_config(model: str, **overrides):
         device="cpu",
     )
     return TrainConfig(**{**settings, **overrides})
+
+
+@pytest.fixture(scope="session")
+def tiny_default_model(tmp_path_factory, smol_tokenizer) -> Path:
+    """A textgym cache whose ``smollm2-135m-instruct`` is a tiny random LM on its tokenizer.
+
+    Point ``$TEXTGYM_CACHE`` at it (subprocesses too) to run code written for the default
+    model on a tiny one: the docs' code blocks, the examples.
+    """
+    from transformers import AutoConfig, LlamaForCausalLM
+
+    from textgym.models import DEFAULT_MODEL, resolve_pretrained
+
+    real = Path(resolve_pretrained(DEFAULT_MODEL))
+    cache = tmp_path_factory.mktemp("textgym_cache")
+    target = cache / real.name
+    config = AutoConfig.from_pretrained(real)
+    sizes = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, head_dim=8)
+    config.update({**sizes, "num_attention_heads": 2, "num_key_value_heads": 1})
+    th.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(target)
+    smol_tokenizer.save_pretrained(target)
+    return cache

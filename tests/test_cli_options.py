@@ -276,7 +276,8 @@ def test_policy_flags_appear_in_both_helps(capsys):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         text = capsys.readouterr().out
-        assert all(f in text for f in ("--bf16", "--lora-r", "--lora-alpha", "--bad-words"))
+        flags = ("--bf16", "--lora-r", "--lora-alpha", "--bad-words", "--allowed-tokens")
+        assert all(f in text for f in flags)
 
 
 @pytest.mark.parametrize(
@@ -431,3 +432,29 @@ def test_compare_config_grid_as_a_mapping_or_a_list(captured, tmp_path):
         (tmp_path / "g.yaml").write_text(text)
         assert main(["compare", "--config", str(tmp_path / "g.yaml"), "--out", str(tmp_path)]) == 0
         assert dict(captured[-1].grid) == {"learning_rate": (1e-5, 2e-5)}
+
+
+def test_a_one_item_list_in_a_config_file_is_not_a_seed_list(captured, tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("bad_words: [darn]\nallowed_tokens: [hello]\n")
+    assert main(["train", "--config", str(path)]) == 0
+    assert captured[-1].policy_kwargs == {"bad_words": ["darn"], "allowed_tokens": ["hello"]}
+
+
+def test_policy_flags_next_to_a_non_object_in_policy_kwargs(capsys):
+    assert main(["train", "--lora-r", "8", "--policy-kwargs", '{"lora": null}']) == 2
+    assert "sets lora to None, not a JSON object" in capsys.readouterr().err
+
+
+def test_bf16_on_cuda_without_a_gpu_names_the_device_not_bf16(capsys, monkeypatch):
+    import torch as th
+
+    monkeypatch.setattr(th.cuda, "is_available", lambda: False)
+    assert main(["train", "--bf16", "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "no CUDA GPU" in err and "bfloat16" not in err
+
+
+def test_policy_kwargs_inside_ppo_kwargs_is_refused(capsys):
+    assert main(["train", "--ppo-kwargs", '{"policy_kwargs": {"dropout": true}}']) == 2
+    assert "give the policy's options with --policy-kwargs" in capsys.readouterr().err

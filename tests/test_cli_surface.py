@@ -22,7 +22,11 @@ WORK = {
     "validate-rewards": ("textgym.commands.validate_rewards", "validate_rewards"),
 }
 # what a command needs besides the probed option
-REQUIRED = {"train-rm": ["--pairs", "p.jsonl"], "sample": ["--dataset", "d.jsonl"]}
+REQUIRED = {
+    "train-rm": ["--pairs", "p.jsonl"],
+    "sample": ["--dataset", "d.jsonl"],
+    "validate-rewards": ["--judgments", "j.jsonl"],
+}
 # numeric options for which -1 is a valid value
 NEGATIVE_OK: set[tuple[str, str]] = set()
 
@@ -87,11 +91,13 @@ def test_bad_values_are_refused_with_one_clear_line(
     values = ["", "  "]
     if kind in (int, float):
         values += ["abc", "1e999x"] + ([] if (command, flag) in NEGATIVE_OK else ["-1"])
+    dest = flag.lstrip("-").replace("-", "_")
     for value in values:
         result, err = outcome([command, *REQUIRED.get(command, []), f"{flag}={value}"], capsys)
         assert result != "reached", f"textgym {command} {flag}={value!r} was accepted"
         assert "Traceback" not in err and err.strip(), err
-        assert flag in err or flag.lstrip("-").replace("-", "_") in err, err
+        error = err.strip().splitlines()[-1]  # the error line, not argparse's usage lines
+        assert "error:" in error and (flag in error or f"{dest}=" in error), err
     assert (tmp_path / "a_file").read_text() == "mine"
 
 
@@ -110,8 +116,6 @@ def test_a_file_where_a_folder_is_expected_is_refused(command, flag, tmp_path, c
     (tmp_path / "a_file").write_text("mine")
     (tmp_path / "p.jsonl").write_text('{"prompt": "p", "chosen": "a", "rejected": "b"}\n')
     argv = [command, *REQUIRED.get(command, []), flag, "a_file"]
-    if command == "validate-rewards":
-        argv += ["--judgments", "j.jsonl"]
     result, err = outcome(argv, capsys)
     assert result != "reached" and "is an existing file, not a folder" in err, err
     assert "Traceback" not in err and (tmp_path / "a_file").read_text() == "mine"

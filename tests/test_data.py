@@ -424,3 +424,11 @@ def test_hub_ids_name_a_config_and_a_revision(name, parts, monkeypatch):
 def test_a_malformed_hub_id_is_a_clear_error(name):
     with pytest.raises(DatasetError, match="NAME:CONFIG@REVISION"):
         load_examples(name, task="summarize", split="test")
+
+
+def test_a_hub_revision_with_slashes_is_not_a_path(monkeypatch):
+    calls = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: calls.append((a, k)) or [])
+    with pytest.raises(DatasetError, match="no rows"):
+        load_examples("org/data@refs/convert/parquet", task="summarize", split="test")
+    assert calls == [(("org/data", None), {"split": "test", "revision": "refs/convert/parquet"})]

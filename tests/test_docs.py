@@ -119,7 +119,8 @@ def test_few_blocks_are_not_run_and_each_says_why():
 
 
 @pytest.mark.parametrize("argv", COMMANDS)
-def test_every_shown_command_parses(argv, capsys):
+def test_every_shown_command_parses(argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # as a reader would type it: no runs/ folder yet
     argv = without_missing_config(argv)
     try:
         build_parser(argv).parse_args(argv)
@@ -147,27 +148,6 @@ def without_missing_config(argv: list[str]) -> list[str]:
 def test_a_renamed_flag_fails_the_parse():
     with pytest.raises(SystemExit):
         build_parser(["train", "--n-envz", "2"]).parse_args(["train", "--n-envz", "2"])
-
-
-@pytest.fixture(scope="session")
-def tiny_default_model(tmp_path_factory, smol_tokenizer) -> Path:
-    """A textgym cache whose ``smollm2-135m-instruct`` is a tiny random LM on its tokenizer."""
-    from transformers import AutoConfig, LlamaForCausalLM
-
-    from textgym.models import DEFAULT_MODEL, resolve_pretrained
-
-    real = Path(resolve_pretrained(DEFAULT_MODEL))
-    cache = tmp_path_factory.mktemp("textgym_cache")
-    target = cache / real.name
-    config = AutoConfig.from_pretrained(real)
-    sizes = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=2, head_dim=8)
-    config.update({**sizes, "num_attention_heads": 2, "num_key_value_heads": 1})
-    import torch as th
-
-    th.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(target)
-    smol_tokenizer.save_pretrained(target)
-    return cache
 
 
 @pytest.fixture

@@ -44,6 +44,8 @@ def test_registered_kwargs_come_from_the_tasks():
             "max_prompt_tokens": 128,
             "max_new_tokens": 48,
         },
+        "TextGuessNumber-v0": {"game": "guess_number"},  # a game: its limits are its own
+        "TextWordGuess-v0": {"game": "word_guess"},
     }
     (spec,) = read_registry("envs:\n" + entry(", kwargs: {task: dialogue, max_new_tokens: 9}"))
     assert spec["kwargs"] == {

@@ -191,3 +191,25 @@ def test_a_model_folder_without_a_model_is_named_before_anything_loads(
     with pytest.raises(SystemExit):
         main(["train", "--reward", f"{prefix}{folder}"])
     assert f"holds no {kind}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("weight", ["nan", "inf", "-inf"])
+def test_a_weight_must_be_finite(weight):
+    with pytest.raises(ConfigError, match="must be a finite number"):
+        parse_reward_spec(f"rougeL:{weight},chrf:0.5")
+
+
+def test_an_adapter_folder_is_a_model_folder(tmp_path):
+    folder = tmp_path / "adapter"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text("{}")
+    (folder / "adapter_model.safetensors").write_bytes(b"")
+    check_model_folders(f"rm:{folder}")
+
+
+def test_a_missing_folder_under_a_local_folder_is_not_taken_for_a_hub_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(ConfigError, match="The reward model folder 'runs/rm' does not exist"):
+        check_model_folders("rm:runs/rm")
+    check_model_folders("rm:org/name")  # a Hub name: checked when it loads

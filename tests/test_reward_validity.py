@@ -202,3 +202,12 @@ def test_cli_reward_list_keeps_bracketed_options_together():
         "clf:m[label=pos,transform=not_prob]",
     ]
     assert _rewards("rougeL:0.5,chrf:0.5") == ["rougeL:0.5,chrf:0.5"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message", [({"seed": -1}, "seed=-1"), ({"batch_size": 0}, "batch_size=0")]
+)
+def test_bad_numbers_fail_before_scoring(judgments, kwargs, message, monkeypatch):
+    monkeypatch.setattr(validity_run, "score_summaries", None)  # scoring would crash
+    with pytest.raises(ConfigError, match=message):
+        validate_rewards(judgments, ["rouge1"], bootstrap=0, **kwargs)

@@ -79,3 +79,36 @@ def test_groups_cluster_on_their_prompt_not_on_a_common_system_prompt():
         ([0, 1, 2, 3], 40),
         ([4, 5, 6, 7], 40),
     ]
+
+
+def system_prompt_batch(groups: int, lone_first: bool):
+    """``groups`` groups of 4 rows on 40-token prompts that share a 10-token system prompt."""
+    g = th.Generator().manual_seed(1)
+    system = th.randint(3, 50, (10,), generator=g)
+    rows = [th.cat([system, th.randint(3, 50, (35,), generator=g)])] if lone_first else []
+    for _ in range(groups):
+        prompt = th.cat([system, th.randint(3, 50, (30,), generator=g)])
+        rows += [th.cat([prompt, th.randint(3, 50, (5,), generator=g)]) for _ in range(4)]
+    return th.stack(rows), th.full((len(rows),), 45)
+
+
+@pytest.mark.parametrize("groups, lone_first", [(4, False), (2, True), (8, True)])
+def test_many_groups_and_a_lone_row_still_cluster_on_the_group_prompts(groups, lone_first):
+    # 16 rows on the system prompt would save 15 * 10 = 150 tokens; 4 groups save 4 * 3 * 40.
+    seqs, lengths = system_prompt_batch(groups, lone_first)
+    clusters = prefix_clusters(seqs, lengths)
+    start = int(lone_first)
+    expected = [(list(range(start + 4 * i, start + 4 * i + 4)), 40) for i in range(groups)]
+    assert sorted((c.rows.tolist(), c.shared) for c in clusters) == expected
+
+
+def test_a_cluster_of_all_rows_wins_when_it_saves_more():
+    # 8 rows sharing 30 tokens, in two pairs sharing 32: all at 30 saves 210, pairs 4 * 32.
+    g = th.Generator().manual_seed(2)
+    common = th.randint(3, 50, (30,), generator=g)
+    rows = []
+    for _ in range(4):
+        pair = th.cat([common, th.randint(3, 50, (2,), generator=g)])
+        rows += [th.cat([pair, th.randint(3, 50, (3,), generator=g)]) for _ in range(2)]
+    clusters = prefix_clusters(th.stack(rows), th.full((8,), 35))
+    assert [(c.rows.tolist(), c.shared) for c in clusters] == [(list(range(8)), 30)]

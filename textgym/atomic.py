@@ -100,18 +100,32 @@ def check_output_folder(
     """
     folder = Path(path)
     check_not_a_file(folder, option)
-    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    created = missing_folders(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=folder).close()
-        if not keep:
-            for made in created:  # innermost first; each is still empty
-                made.rmdir()
     except OSError as exc:
         raise ConfigError(
             f"{option} {str(folder)!r} cannot be created or written into ({exc.strerror or exc}); "
             "choose a folder you can write to."
         ) from exc
+    if not keep:
+        remove_empty(created)
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its parents that do not exist yet, innermost first (absolute)."""
+    absolute = Path(os.path.abspath(folder))
+    return [p for p in (absolute, *absolute.parents) if not p.exists()]
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (innermost first) while they are empty; stop at the first that is not."""
+    for made in folders:
+        try:
+            made.rmdir()
+        except OSError:
+            return
 
 
 def temp_prefix(name: str) -> str:

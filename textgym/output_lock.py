@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from textgym.atomic import check_output_folder
+from textgym.atomic import check_output_folder, missing_folders, remove_empty
 from textgym.errors import OutputInUseError
 
 LOCK_FILE = ".lock"
@@ -44,33 +44,24 @@ def locked(
     if not create and not folder.exists():
         yield
         return
-    created = not folder.exists()
+    created = missing_folders(folder)
     check_output_folder(folder, "--out")
     path = folder / LOCK_FILE
-    try:
-        with path.open("a+", encoding="utf-8") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise OutputInUseError(_in_use_message(folder, handle)) from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(json.dumps({**owner(), "command": command}) + "\n")
-            handle.flush()
+    with path.open("a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputInUseError(_in_use_message(folder, handle)) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({**owner(), "command": command}) + "\n")
+        handle.flush()
+        try:
             yield
-    finally:
-        if created:
-            remove_if_only_lock(folder)
-
-
-def remove_if_only_lock(folder: Path) -> None:
-    """Remove ``folder`` (which this process created) if it holds nothing but the lock."""
-    try:
-        if [p.name for p in folder.iterdir()] == [LOCK_FILE]:
-            (folder / LOCK_FILE).unlink()
-            folder.rmdir()
-    except OSError:
-        pass  # something else appeared or went: leave it
+        finally:  # still holding the lock: no other process can have written here
+            if created and [p.name for p in folder.iterdir()] == [LOCK_FILE]:
+                path.unlink()
+                remove_empty(created)
 
 
 def owner() -> dict[str, object]:

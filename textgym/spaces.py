@@ -23,6 +23,8 @@ class TokenIdBox(spaces.Box):
     ``prompt_slots`` (the env's ``max_prompt_tokens``) says where the prompt ends: the first
     ``prompt_slots`` slots hold the prompt, the rest the generation. An encoder-decoder
     policy reads it to send the prompt to the encoder and the generation to the decoder.
+    ``conversation``: the slots after the prompt interleave the policy's turns with a
+    partner's replies (:class:`~textgym.env.ConversationEnv`).
     """
 
     def __init__(
@@ -31,7 +33,9 @@ class TokenIdBox(spaces.Box):
         length: int,
         fingerprint: str | None = None,
         prompt_slots: int | None = None,
+        conversation: bool = False,
     ) -> None:
         super().__init__(0, vocab_size - 1, shape=(length,), dtype=np.int64)
         self.vocab_fingerprint = fingerprint
         self.prompt_slots = prompt_slots
+        self.conversation = conversation

@@ -343,7 +343,8 @@ class ConfigFileParser(argparse.ArgumentParser):
             )
             return [f"{name}={as_text(v)}" for v in items]
         # [3] is "3," (a list of one), as --seeds tells a list from a count
-        comma = "," if isinstance(value, list) and len(value) == 1 else ""
+        counts = getattr(action.type, "__name__", "") == "parse_seeds"
+        comma = "," if counts and isinstance(value, list) and len(value) == 1 else ""
         return [f"{name}={as_text(value)}{comma}"]
 
 

@@ -133,7 +133,12 @@ def with_policy_flags(args: argparse.Namespace, policy_kwargs: dict[str, Any]) -
         *parents, last = option.key
         target = merged
         for part in parents:
-            target = target.setdefault(part, {})
+            if not isinstance(target.setdefault(part, {}), dict):
+                raise ConfigError(
+                    f"{option.flag} sets policy_kwargs {'.'.join(option.key)}, but "
+                    f"--policy-kwargs sets {part} to {target[part]!r}, not a JSON object."
+                )
+            target = target[part]
         if last in target:
             raise ConfigError(
                 f"{option.flag} sets policy_kwargs {'.'.join(option.key)}, which "
@@ -161,6 +166,8 @@ def check_bf16(device: str) -> None:
         cuda = th.cuda.is_available() if device == "auto" else th.device(device).type == "cuda"
     except (RuntimeError, TypeError):
         return  # not a device: TrainConfig names it
+    if cuda and not th.cuda.is_available():
+        return  # CUDA asked for where there is none: TrainConfig names it
     if cuda:
         supported, what = th.cuda.is_bf16_supported(), "this GPU"
     else:

@@ -9,6 +9,7 @@ from textgym.errors import ConfigError
 from textgym.rewards.multi_reference import MULTI_REFERENCE_RULES
 from textgym.rewards.spec import split_reward_list
 from textgym.validity import ValidityResult, validate_rewards
+from textgym.validity.run import check_arguments
 
 
 def _names(text: str) -> list[str]:
@@ -100,6 +101,7 @@ def _with_interval(value: float, low: float, high: float) -> str:
 
 def run(args: argparse.Namespace) -> None:
     """Run ``textgym validate-rewards`` with parsed ``args``."""
+    check_arguments(args.rewards, args.bootstrap, None, args.seed, args.batch_size)
     result = validate_rewards(
         args.judgments,
         args.rewards,

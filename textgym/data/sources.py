@@ -42,7 +42,7 @@ def resolve_rows(dataset: Any, task: str, split: str) -> tuple[Rows, str]:
         if os.path.isdir(os.path.expanduser(dataset)):  # a dataset repo's files, kept locally
             path = os.path.expanduser(dataset)
             return _hub_rows(path, split), f"dataset folder {dataset!r} (split {split!r})"
-        if os.path.exists(dataset) or looks_like_path(dataset):
+        if os.path.exists(dataset) or looks_like_path(dataset.partition("@")[0]):
             return read_rows(os.path.expanduser(dataset)), repr(dataset)
         return _hub_rows(dataset, split), f"hub dataset {dataset!r} (split {split!r})"
     hf_rows = _hf_rows(dataset, split)
@@ -141,6 +141,12 @@ def _hub_rows(name: str, split: str) -> Rows:
     try:
         return datasets.load_dataset(path, config, split=split, revision=revision)
     except Exception as exc:  # noqa: BLE001 - any failure gets the same advice
+        if os.path.isdir(name):
+            raise DatasetError(
+                f"Could not load split {split!r} of the dataset folder {name!r}: "
+                f"{type(exc).__name__}: {exc}. A folder needs a dataset's data files, named "
+                "by split (train.jsonl, data/test-*.parquet, ...)."
+            ) from exc
         raise DatasetError(
             f"Could not load Hugging Face hub dataset {name!r} (split {split!r}): "
             f"{type(exc).__name__}: {exc}. Hub datasets need internet access (and the name "

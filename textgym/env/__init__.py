@@ -2,6 +2,8 @@
 
 - :class:`TextGenEnv` (``text_gen_env.py``): one step appends one token; the reward scores
   the finished text. The entry point of every registered id (``textgym.env:TextGenEnv``).
+- :class:`ConversationEnv` (``conversation_env.py``): a multi-turn game against a scripted
+  partner (``textgym.games``), one token per step; ``chat_turns.py`` encodes its turns.
 - ``prompts.py``: a task's prompt (see :class:`textgym.Task`) and the truncation that keeps
   the instruction.
 - ``registration.py``: registers ``envs_registry.yaml``'s ids with Gymnasium, and
@@ -14,12 +16,14 @@
 they are imported only when used.
 """
 
+from textgym.env.conversation_env import ConversationEnv
 from textgym.env.prompts import PromptBuilder, PromptTemplate
 from textgym.env.registration import read_registry, register_envs, register_task
 from textgym.env.text_gen_env import TextGenEnv
 from textgym.tasks import Task, get_task, known_tasks
 
 __all__ = [
+    "ConversationEnv",
     "PromptBuilder",
     "PromptTemplate",
     "Task",

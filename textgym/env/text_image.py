@@ -22,6 +22,7 @@ def text_image(text: str) -> np.ndarray:
     lines = [w for line in text.splitlines() for w in textwrap.wrap(line, COLUMNS) or [""]]
     figure = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI, facecolor="white")
     canvas = FigureCanvasAgg(figure)
-    figure.text(0.01, 0.99, "\n".join(lines[-ROWS:]), va="top", family="monospace", size=8)
+    text = "\n".join(lines[-ROWS:])
+    figure.text(0.01, 0.99, text, va="top", family="monospace", size=8, parse_math=False)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()

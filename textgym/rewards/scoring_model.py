@@ -123,10 +123,15 @@ def _stamp(path: str) -> float:
 
 WEIGHT_FILES = (
     "model.safetensors",
-    "model.safetensors.index.json",
     "pytorch_model.bin",
+    "model.safetensors.index.json",
     "pytorch_model.bin.index.json",
+    "adapter_model.safetensors",
+    "adapter_model.bin",
+    "tf_model.h5",
+    "flax_model.msgpack",
 )
+CONFIG_FILES = ("config.json", "adapter_config.json")
 
 
 def check_model_path(spec: str, fix: str = RM_FIX, kind: str = "reward model") -> None:
@@ -135,12 +140,14 @@ def check_model_path(spec: str, fix: str = RM_FIX, kind: str = "reward model") -
     A missing path would be misread as a Hub name; call it before anything loads.
     """
     path = os.path.expanduser(spec)
-    if looks_like_path(spec) and not os.path.exists(path):
+    local = looks_like_path(spec) or os.path.isdir(spec.split("/")[0])  # runs/rm, with runs/
+    if local and not os.path.exists(path):
         raise ConfigError(f"The {kind} folder {spec!r} does not exist. {fix}")
     if os.path.isdir(path):
-        missing = [] if os.path.isfile(os.path.join(path, "config.json")) else ["config.json"]
-        if not any(os.path.isfile(os.path.join(path, name)) for name in WEIGHT_FILES):
-            missing.append(f"weights ({' or '.join(WEIGHT_FILES[::2])})")
+        has = set(os.listdir(path))
+        missing = [] if has & set(CONFIG_FILES) else ["config.json"]
+        if not has & set(WEIGHT_FILES):
+            missing.append(f"weights ({' or '.join(WEIGHT_FILES[:2])})")
         if missing:
             raise ConfigError(
                 f"The folder {spec!r} holds no {kind}: it lacks {' and '.join(missing)}. {fix}"

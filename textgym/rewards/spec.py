@@ -34,6 +34,7 @@ rewards, while a text whose parts have weights is one weighted sum (see
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -196,7 +197,7 @@ def _split_weight(part: str, text: str) -> tuple[str, float | None]:
             f"'{head}:{_EXAMPLE_WEIGHT}', or {head!r} alone for the unweighted reward."
         )
     try:
-        return head, float(tail)
+        weight = float(tail)
     except ValueError:  # not a number: the ':' belongs to the name or path ...
         if head in list_rewards() and f"{head}:" != PERPLEXITY_PREFIX:  # perplexity:MODEL
             raise ConfigError(
@@ -204,6 +205,12 @@ def _split_weight(part: str, text: str) -> tuple[str, float | None]:
                 f"number; write e.g. '{head}:{_EXAMPLE_WEIGHT}', or {head!r} alone."
             ) from None
         return part, None
+    if not math.isfinite(weight):
+        raise ConfigError(
+            f"Reward spec {text!r}: the weight of {head!r} is {tail.strip()!r}; a weight "
+            f"must be a finite number, e.g. '{head}:{_EXAMPLE_WEIGHT}'."
+        )
+    return head, weight
 
 
 def _weights(parts: list[tuple[str, float]], text: str) -> dict[str, float]:

@@ -13,7 +13,7 @@ import torch as th
 from gymnasium.envs.registration import load_env_creator
 
 from textgym import devices
-from textgym.env import TextGenEnv
+from textgym.env import ConversationEnv, TextGenEnv
 from textgym.errors import ConfigError, unknown_name
 
 
@@ -75,22 +75,29 @@ def check_env_id(env_id: Any) -> None:
     """
     from textgym import ENV_IDS
 
+    single_turn = [i for i in ENV_IDS if gym.spec(i).entry_point == "textgym.env:TextGenEnv"]
     name = registered_id(env_id) if isinstance(env_id, str) else env_id
     if not isinstance(name, str) or name not in gym.registry:
         raise unknown_name(
             "env id",
             str(env_id),
-            ENV_IDS,
+            single_turn,
             "Pass one of these (--env, env_id=), or register your own task and env id "
             "with textgym.register_task(task, env_id) in a module and pass 'module:env_id'.",
         )
     entry_point = gym.registry[name].entry_point
     creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
+    if isinstance(creator, type) and issubclass(creator, ConversationEnv):
+        raise ConfigError(
+            f"env id {env_id!r} is a multi-turn game; textgym train and compare train "
+            "single-turn env ids so far (their held-out evaluation generates one text). Train "
+            "it from Python with the stock PPO: see docs/multi-turn.md."
+        )
     if not (isinstance(creator, type) and issubclass(creator, TextGenEnv)):
         raise ConfigError(
             f"env id {env_id!r} is not a textgym text env (its entry point is "
             f"{entry_point!r}); PPO here trains an LM on a TextGenEnv. Use one of "
-            f"{', '.join(ENV_IDS)}."
+            f"{', '.join(single_turn)}."
         )
 
 

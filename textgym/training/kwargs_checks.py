@@ -70,6 +70,11 @@ def check_kwargs(
         ("ppo_kwargs", ppo_kwargs, "stable-baselines3's PPO", keywords(PPO), ()),
         ("policy_kwargs", policy_kwargs, "LMPolicy", keywords(LMPolicy, ActorCriticPolicy), ()),
     ]
+    if "policy_kwargs" in ppo_kwargs:
+        raise ConfigError(
+            "ppo_kwargs key 'policy_kwargs' (--ppo-kwargs): give the policy's options with "
+            "--policy-kwargs (or policy_kwargs=), its one home."
+        )
     for option, given, target, valid, extra in checks:
         if valid is not None:  # None: the target takes any keyword
             check_keys(option, given, target, valid | set(extra))

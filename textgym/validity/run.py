@@ -57,7 +57,7 @@ def validate_rewards(
     from textgym.rewards import make_reward
     from textgym.rewards.multi_reference import with_multi_reference
 
-    _check_arguments(rewards, bootstrap, out)
+    check_arguments(rewards, bootstrap, out, seed, batch_size)
     # unknown names and rules fail first
     reward_fns = [
         (spec, with_multi_reference(make_reward(spec), multi_reference)) for spec in rewards
@@ -84,14 +84,22 @@ def validate_rewards(
     return result
 
 
-def _check_arguments(
-    rewards: Sequence[Any], bootstrap: int, out: str | os.PathLike[str] | None
+def check_arguments(
+    rewards: Sequence[Any],
+    bootstrap: int,
+    out: str | os.PathLike[str] | None,
+    seed: int = 0,
+    batch_size: int = 1,
 ) -> None:
-    """Raise ConfigError for no rewards, a bad ``bootstrap`` or an unusable ``out``."""
+    """Raise ConfigError for no rewards, a bad number, or an unusable ``out``."""
     if not rewards:
         raise ConfigError("Pass at least one reward, e.g. rewards=['rouge1', 'rougeL'].")
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
         raise ConfigError(f"bootstrap={bootstrap!r} must be a non-negative integer, e.g. 1000.")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed={seed!r} (--seed) must be an integer >= 0.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size={batch_size!r} (--batch-size) must be an integer >= 1.")
     if out is not None:
         check_output_folder(out, "--out", keep=False)  # written only once all is scored
 

@@ -1,0 +1,256 @@
+"""Multi-turn envs: the partner answers in the chat template, its tokens are never actions."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from conftest import make_tiny_lm
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+
+import textgym
+from textgym import ConfigError, ConversationEnv, Game, register_game
+from textgym.games import word_guess
+from textgym.policies import EpisodeRolloutBuffer, LMPolicy, add_kl_penalty
+from textgym.policies.rollout_cache import RolloutCache
+
+
+def say(env: ConversationEnv, text: str) -> tuple[float, bool, dict]:
+    """Play one policy turn: the tokens of ``text`` and EOS."""
+    tokens = env.tokenizer(text, add_special_tokens=False)["input_ids"]
+    for token in [*tokens, env.tokenizer.eos_token_id]:
+        _, reward, done, truncated, info = env.step(token)
+        assert not truncated
+        if "turn_text" in info or done:
+            return reward, done, info
+    raise AssertionError("the turn did not end at EOS")
+
+
+def binary_search(env: ConversationEnv) -> tuple[float, dict]:
+    low, high, total, done = 1, 100, 0.0, False
+    while not done:
+        guess = (low + high) // 2
+        reward, done, info = say(env, str(guess))
+        total += reward
+        answer = env.history[-1]["content"]
+        low, high = (guess + 1, high) if answer == "Higher." else (low, guess - 1)
+    return total, info
+
+
+def test_binary_search_wins_every_held_out_game(smol_tokenizer):
+    env = gym.make("TextGuessNumber-v0", split="test", tokenizer=smol_tokenizer).unwrapped
+    assert len(env.examples) == 20
+    for index in range(len(env.examples)):
+        env.reset(options={"index": index})
+        total, info = binary_search(env)
+        assert info["solved"] and total == 1.0 and info["turns"] <= 7
+        assert info["transcript"][-1]["content"] == str(env.examples[index]["secret"])
+
+
+def test_the_observation_is_the_chat_template_of_the_conversation(smol_tokenizer):
+    env = ConversationEnv("guess_number", tokenizer=smol_tokenizer)
+    obs, _ = env.reset(options={"index": 0})
+    say(env, "50")
+    say(env, "oops")  # not a number: the partner asks again
+    obs = env._obs()
+    text = smol_tokenizer.decode(obs["input_ids"][obs["attention_mask"] == 1])
+    rendered = smol_tokenizer.apply_chat_template(
+        env.history, tokenize=False, add_generation_prompt=True
+    )
+    assert text == rendered
+    assert env.history[-1] == {
+        "role": "user",
+        "content": "Please answer with one whole number from 1 to 100.",
+    }
+
+
+def test_turn_rewards_info_and_the_turn_cap(smol_tokenizer):
+    env = ConversationEnv("guess_number", tokenizer=smol_tokenizer, max_turns=3)
+    env.reset(options={"index": 0})  # the secret is 1
+    rewards = []
+    for turn in range(3):
+        reward, done, info = say(env, "99")
+        rewards.append(reward)
+        assert info["turn"] == turn and info["turn_text"] == "99"
+    assert done and rewards == [0.0, 0.0, 0.0] and not info["solved"] and info["turns"] == 3
+    with pytest.raises(textgym.EnvStateError):
+        env.step(0)
+
+
+def test_a_turn_ends_at_its_token_cap_without_eos(smol_tokenizer):
+    env = ConversationEnv("guess_number", tokenizer=smol_tokenizer, max_turn_tokens=2)
+    env.reset(options={"index": 5})
+    seven = smol_tokenizer("7", add_special_tokens=False)["input_ids"][0]
+    _, _, _, _, info = env.step(seven)
+    assert "turn_text" not in info
+    _, _, _, _, info = env.step(seven)
+    assert info["turn_text"] == "77" and env.history[-1]["role"] == "user"
+    obs = env._obs()
+    text = smol_tokenizer.decode(obs["input_ids"][obs["attention_mask"] == 1])
+    assert text.endswith(
+        "77<|im_end|>\n<|im_start|>user\nLower.<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+def test_the_conversation_cap_terminates(smol_tokenizer):
+    env = ConversationEnv("guess_number", tokenizer=smol_tokenizer, max_conversation_tokens=8)
+    env.reset(options={"index": 0})
+    _, done, info = say(env, "50")
+    assert done and not info["solved"]  # no room for the partner's reply and another turn
+
+
+def test_word_game_marks_letters_as_wordle_does():
+    assert word_guess.pattern("crane", "crane") == "GGGGG"
+    assert word_guess.pattern("speed", "abide") == "--Y-Y"  # one e of two is in the word
+    assert word_guess.pattern("eerie", "there") == "Y-Y-G"  # the green e is counted first
+    assert word_guess.guess("I think it is Crane.") == "crane"  # the last five-letter word
+
+
+def test_word_game_rewards_fewer_turns(smol_tokenizer):
+    env = gym.make("TextWordGuess-v0", tokenizer=smol_tokenizer).unwrapped
+    env.reset(options={"index": 0})
+    secret = env.examples[0]["secret"]
+    reward, done, info = say(env, "zzzzz" if secret != "zzzzz" else "yyyyy")
+    assert not done and reward == 0.0
+    assert env.history[-1]["content"].startswith("zzzzz: ")
+    reward, done, info = say(env, secret)
+    assert done and info["solved"] and reward == pytest.approx(0.9)
+    train = {e["secret"] for e in word_guess.examples("train")}
+    assert not train & {e["secret"] for e in word_guess.examples("test")}
+
+
+def test_register_game_adds_an_env_id():
+    game = Game(
+        "echo_yes",
+        lambda split: [{"id": "a"}],
+        lambda example: "Say yes.",
+        lambda history, example, rng: "Again.",
+        lambda history, example: float("yes" in history[-1]["content"]),
+        lambda history, example: "yes" in history[-1]["content"],
+        max_turns=2,
+        max_turn_tokens=3,
+    )
+    register_game(game, "EchoYes-v0")
+    register_game(game, "EchoYes-v0")  # the same again changes nothing
+    with pytest.raises(ConfigError, match="already registered"):
+        register_game(game, "TextGuessNumber-v0")
+    env = gym.make("EchoYes-v0").unwrapped
+    assert env.game is game and env.max_turns == 2
+    del gym.registry["EchoYes-v0"]
+
+
+# --- the policy: cached rollouts, log-probs, KL ----------------------------------------------
+
+
+def test_the_rollout_cache_prefills_only_a_partner_reply(word_tokenizer):
+    lm = make_tiny_lm(len(word_tokenizer)).eval()
+    g = th.Generator().manual_seed(0)
+    seqs = th.randint(3, len(word_tokenizer), (2, 14), generator=g)
+    cache = RolloutCache(lm)
+    cache.step(seqs[:, :6], th.tensor([6, 6]))
+    prefilled = cache.prefill_rows
+    lengths = th.tensor([11, 7])  # a 5-token reply on row 0, a decode step on row 1
+    out = cache.step(seqs[:, :11], lengths)
+    assert cache.prefill_rows == prefilled and cache.extended_tokens == 6
+    fresh = RolloutCache(lm).step(seqs[:, :11], lengths)
+    th.testing.assert_close(out.logits, fresh.logits, atol=1e-5, rtol=1e-4)
+    out = cache.step(seqs[:, :12], th.tensor([12, 8]))  # and decoding goes on from there
+    fresh = RolloutCache(lm).step(seqs[:, :12], th.tensor([12, 8]))
+    th.testing.assert_close(out.logits, fresh.logits, atol=1e-5, rtol=1e-4)
+
+
+def conversation_ppo(tiny_lm_dir, n_envs=2):
+    env_kwargs = {"tokenizer": tiny_lm_dir, "max_prompt_tokens": 48, "max_turns": 3}
+    env = make_vec_env("TextGuessNumber-v0", n_envs=n_envs, seed=0, env_kwargs=env_kwargs)
+    return PPO(
+        LMPolicy,
+        env,
+        n_steps=24,
+        batch_size=48,
+        n_epochs=1,
+        policy_kwargs={"model": tiny_lm_dir},
+        rollout_buffer_class=EpisodeRolloutBuffer,
+        seed=0,
+    )
+
+
+def test_stored_log_probs_are_those_recomputed_over_the_conversation(tiny_lm_dir):
+    # Rollouts decode with the KV cache across partner replies; the update teacher-forces
+    # whole conversations. Both must give every policy token the same log-prob.
+    model = conversation_ppo(tiny_lm_dir)
+    model.learn(48)
+    buffer = model.rollout_buffer
+    lengths = buffer.observations["attention_mask"].sum(-1).reshape(-1)
+    assert np.diff(np.sort(np.unique(lengths))).max() > 1  # partner replies were appended
+    model.policy.set_training_mode(False)
+    for batch in buffer.get(48):
+        with th.no_grad():
+            _, log_prob, _ = model.policy.evaluate_actions(
+                batch.observations, batch.actions.long().flatten()
+            )
+        th.testing.assert_close(log_prob, batch.old_log_prob, atol=1e-4, rtol=1e-4)
+
+
+def test_kl_is_zero_on_every_policy_token_before_training(tiny_lm_dir):
+    from test_kl import collect
+
+    model = conversation_ppo(tiny_lm_dir)
+    penalty = add_kl_penalty(model, kl_coef=0.1)
+    collect(model)
+    # one KL term per policy token (the buffer's steps), zero while policy = reference
+    assert penalty.last.kl.shape == (24, 2) and np.abs(penalty.last.kl).max() < 1e-5
+
+
+def test_an_encoder_decoder_policy_refuses_a_conversation(tmp_path, word_tokenizer):
+    from test_seq2seq_policy import tiny_t5
+
+    path = tmp_path / "t5"
+    tiny_t5(len(word_tokenizer)).save_pretrained(path)
+    word_tokenizer.save_pretrained(path)
+    env = make_vec_env("TextGuessNumber-v0", n_envs=1, env_kwargs={"tokenizer": str(path)})
+    with pytest.raises(ConfigError, match="cannot play a multi-turn env"):
+        PPO(LMPolicy, env, policy_kwargs={"model": str(path)})
+
+
+def test_groups_play_the_same_game_for_a_fixed_number_of_steps(tiny_lm_dir):
+    from textgym.env.groups import make_group_vec_env
+
+    kwargs = {
+        "tokenizer": tiny_lm_dir,
+        "max_prompt_tokens": 48,
+        "max_turns": 2,
+        "max_turn_tokens": 4,
+    }
+    venv = make_group_vec_env("TextGuessNumber-v0", 4, 2, seed=0, env_kwargs=kwargs)
+    venv.reset()
+    ids = [e.unwrapped._example["id"] for e in venv.envs]
+    assert ids[0] == ids[1] and ids[2] == ids[3]
+    dones = [venv.step(np.full(4, 3))[2] for _ in range(8)]
+    assert not any(d.any() for d in dones[:-1]) and dones[-1].all()  # 2 turns x 4 tokens
+
+
+def test_baseline_strategies_and_the_example_script(tiny_default_model, tmp_path, monkeypatch):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from textgym.evaluation.games import play_games
+    from textgym.games import guess_number
+
+    monkeypatch.setenv("TEXTGYM_CACHE", str(tiny_default_model))
+    env = gym.make("TextGuessNumber-v0", split="test").unwrapped
+    assert play_games(env, guess_number.binary_search).success_rate == 1.0
+    assert play_games(env, guess_number.random_strategy).success_rate < 0.5
+    script = Path(__file__).resolve().parents[1] / "examples" / "game_baselines.py"
+    out = tmp_path / "baselines.json"
+    command = [sys.executable, str(script), "--model-games", "1", "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    games = json.loads(out.read_text())["games"]
+    number = games["TextGuessNumber-v0"]["players"]
+    assert number["binary_search"]["success_rate"] == 1.0 and number["binary_search"]["games"] == 20
+    assert number["initial LM, greedy"]["games"] == 1
+    assert games["TextWordGuess-v0"]["players"]["consistent"]["success_rate"] > 0.9

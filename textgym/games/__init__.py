@@ -1,0 +1,24 @@
+"""Multi-turn tasks: a :class:`Game` is played by the policy against a scripted partner.
+
+- ``game.py``: :class:`Game`, :func:`register_game`, :func:`get_game`.
+- ``guess_number.py``: find a number from 1 to 100 from "higher" / "lower" answers.
+- ``word_guess.py``: find a five-letter word from Wordle's letter marks.
+"""
+
+from textgym.games.game import Game, History, Message, get_game, known_games, register_game
+from textgym.games.guess_number import GUESS_NUMBER
+from textgym.games.word_guess import WORD_GUESS
+
+for _game in (GUESS_NUMBER, WORD_GUESS):
+    register_game(_game)
+
+__all__ = [
+    "GUESS_NUMBER",
+    "WORD_GUESS",
+    "Game",
+    "History",
+    "Message",
+    "get_game",
+    "known_games",
+    "register_game",
+]
