@@ -74,6 +74,7 @@ ROWS = [
     ),
     Row("bench_update.py", quick=("--new", "32")),
     Row("bench_groups.py", quick=("--prompt", "128", "--new", "8")),
+    Row("bench_conversation.py", quick=("--turns", "2", "--repeats", "1")),
     Row("bench_kl.py", quick=("--episodes", "1", "--repeats", "1")),
     Row("bench_trl.py", quick=("--steps", "1")),
 ]

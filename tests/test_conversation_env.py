@@ -95,7 +95,7 @@ def test_a_turn_ends_at_its_token_cap_without_eos(smol_tokenizer):
 
 
 def test_the_conversation_cap_terminates(smol_tokenizer):
-    env = ConversationEnv("guess_number", tokenizer=smol_tokenizer, max_conversation_tokens=8)
+    env = ConversationEnv("guess_number", tokenizer=smol_tokenizer, max_conversation_tokens=14)
     env.reset(options={"index": 0})
     _, done, info = say(env, "50")
     assert done and not info["solved"]  # no room for the partner's reply and another turn
@@ -168,7 +168,7 @@ def conversation_ppo(tiny_lm_dir, n_envs=2):
         LMPolicy,
         env,
         n_steps=24,
-        batch_size=48,
+        batch_size=24 * n_envs,
         n_epochs=1,
         policy_kwargs={"model": tiny_lm_dir},
         rollout_buffer_class=EpisodeRolloutBuffer,
@@ -254,3 +254,82 @@ def test_baseline_strategies_and_the_example_script(tiny_default_model, tmp_path
     assert number["binary_search"]["success_rate"] == 1.0 and number["binary_search"]["games"] == 20
     assert number["initial LM, greedy"]["games"] == 1
     assert games["TextWordGuess-v0"]["players"]["consistent"]["success_rate"] > 0.9
+
+
+@pytest.mark.parametrize("env_id", ["TextGuessNumber-v0", "TextWordGuess-v0"])
+def test_built_in_games_pass_the_gymnasium_and_sb3_checkers(env_id, smol_tokenizer):
+    import warnings
+
+    from gymnasium.utils.env_checker import check_env as gym_check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = gym.make(env_id, tokenizer=smol_tokenizer).unwrapped
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gym_check_env(env, skip_render_check=True)
+        sb3_check_env(env)
+
+
+def broken_game(**parts):
+    base = dict(
+        examples=lambda split: [{"id": "x"}],
+        opening=lambda example: "Say something.",
+        partner=lambda history, example, rng: "Go on.",
+        reward=lambda history, example: 0.0,
+        solved=lambda history, example: False,
+    )
+    return Game("broken", **{**base, **parts}, max_turns=3, max_turn_tokens=2)
+
+
+@pytest.mark.parametrize(
+    "parts, message",
+    [
+        ({"partner": lambda h, e, r: 1 / 0}, "its partner raised ZeroDivisionError"),
+        ({"partner": lambda h, e, r: 42}, "its partner returned a int, not a string"),
+        ({"partner": lambda h, e, r: "word " * 400}, "its partner replied with"),
+        ({"reward": lambda h, e: "good"}, "its reward returned 'good', not a number"),
+        ({"reward": lambda h, e: float("nan")}, "its reward returned nan; a reward must be finite"),
+    ],
+)
+def test_a_broken_game_is_named_with_its_turn(parts, message, smol_tokenizer):
+    env = ConversationEnv(broken_game(**parts), tokenizer=smol_tokenizer)
+    env.reset()
+    with pytest.raises(ConfigError, match=f"Game 'broken', example 'x', turn 0: {message}"):
+        say(env, "hi")
+
+
+def test_a_game_needs_functions_and_positive_limits():
+    with pytest.raises(ConfigError, match="reward must be a function"):
+        broken_game(reward=None)
+    with pytest.raises(ConfigError, match="max_turns=0"):
+        Game("g", *(lambda *a: None,) * 5, max_turns=0)
+
+
+def test_partner_tokens_are_never_actions(tiny_lm_dir):
+    # Every transition is one policy token; the partner's replies only appear in observations.
+    model = conversation_ppo(tiny_lm_dir, n_envs=1)
+    model.learn(24)
+    buffer = model.rollout_buffer
+    lengths = buffer.observations["attention_mask"].sum(-1).reshape(-1)
+    actions = buffer.actions.reshape(-1).astype(int)
+    ids = buffer.observations["input_ids"].reshape(len(lengths), -1)
+    masks = buffer.observations["attention_mask"].reshape(len(lengths), -1)
+    grew = 0
+    for t in range(len(lengths) - 1):
+        if lengths[t + 1] > lengths[t]:  # same episode: the next state holds this action
+            row = ids[t + 1][masks[t + 1] == 1]
+            assert row[lengths[t]] == actions[t]  # right after the old state: the action
+            grew += lengths[t + 1] - lengths[t] - 1  # anything more is the partner's
+    assert grew > 0
+
+
+def test_a_rollout_never_prefills_the_conversation_again(tiny_lm_dir):
+    # Only episode starts are prefilled; every later token, replies included, runs on the cache.
+    from test_kl import collect
+
+    model = conversation_ppo(tiny_lm_dir, n_envs=2)
+    collect(model)
+    cache = model.policy.rollout_cache
+    episodes = 2 + int(model.rollout_buffer.episode_starts[1:].sum())
+    assert 0 < cache.prefill_rows <= episodes
+    assert cache.extended_tokens > model.n_steps * model.n_envs  # policy tokens and replies

@@ -14,6 +14,8 @@ and partner tokens in order). The episode ends (``terminated``) when the game is
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -172,14 +174,30 @@ class ConversationEnv(gym.Env[ObsDict, int]):
         """Score the finished turn; let the partner answer or end the game."""
         text = self.tokenizer.decode(self._turn, skip_special_tokens=True).strip()
         self._history.append({"role": "assistant", "content": text})
-        reward = float(self.game.reward(self._history, self._example))
-        won = bool(self.game.solved(self._history, self._example))
+        turn = self._turn_index
+        reward = self._call("reward", turn, self._history, self._example)
+        if isinstance(reward, bool) or not isinstance(reward, numbers.Real):
+            raise self._error("reward", turn, f"returned {reward!r}, not a number")
+        if not math.isfinite(reward):
+            raise self._error("reward", turn, f"returned {reward!r}; a reward must be finite")
+        reward = float(reward)
+        won = bool(self._call("solved", turn, self._history, self._example))
         info: dict[str, Any] = {"turn": self._turn_index, "turn_text": text, "turn_reward": reward}
         self._turn, self._turn_index = [], self._turn_index + 1
         over = won or self._turn_index == self.max_turns
         if not over:
-            reply = self.game.partner(self._history, self._example, self.np_random)
+            reply = self._call("partner", turn, self._history, self._example, self.np_random)
+            if not isinstance(reply, str):
+                kind = type(reply).__name__
+                raise self._error("partner", turn, f"returned a {kind}, not a string")
             tokens = self.turns.reply(reply, by_eos)
+            if len(tokens) >= self.room:
+                raise self._error(
+                    "partner",
+                    turn,
+                    f"replied with {len(tokens)} tokens, more than the conversation's "
+                    f"{self.room} slots (max_conversation_tokens): shorten the reply or raise it",
+                )
             over = self._used + len(tokens) >= self.room  # no room for the reply and a token
             if not over:
                 self._write(tokens)
@@ -196,6 +214,19 @@ class ConversationEnv(gym.Env[ObsDict, int]):
                 "transcript": [dict(m) for m in self._history],
             }
         return self._obs(), reward, self._done, False, info
+
+    def _call(self, part: str, turn: int, *args: Any) -> Any:
+        """Call the game's ``part`` after ``turn``; an exception names the game and turn."""
+        try:
+            return getattr(self.game, part)(*args)
+        except Exception as exc:
+            raise self._error(part, turn, f"raised {type(exc).__name__}: {exc}") from exc
+
+    def _error(self, part: str, turn: int, what: str) -> GameError:
+        return GameError(
+            f"Game {self.game.name!r}, example {self._example['id']!r}, turn {turn}: its "
+            f"{part} {what}."
+        )
 
     def _write(self, tokens: Sequence[int]) -> None:
         start = self.max_prompt_tokens + self._used
@@ -231,6 +262,10 @@ class ConversationEnv(gym.Env[ObsDict, int]):
         partial = self.tokenizer.decode(self._turn, skip_special_tokens=True)
         text = "\n".join(lines + ([f"assistant (writing): {partial}"] if self._turn else []))
         return text_image(text) if self.render_mode == "rgb_array" else text
+
+
+class GameError(ConfigError):
+    """A game's partner, reward or end test failed or returned something unusable."""
 
 
 def _check_positive(**values: int) -> None:

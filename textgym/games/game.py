@@ -46,6 +46,18 @@ class Game:
     max_turns: int = 8
     max_turn_tokens: int = 12
 
+    def __post_init__(self) -> None:
+        for part in ("examples", "opening", "partner", "reward", "solved"):
+            if not callable(getattr(self, part)):
+                raise ConfigError(
+                    f"Game {self.name!r}: {part} must be a function, got "
+                    f"{type(getattr(self, part)).__name__}; see textgym.Game for its signature."
+                )
+        for limit in ("max_turns", "max_turn_tokens"):
+            value = getattr(self, limit)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"Game {self.name!r}: {limit}={value!r} must be an integer >= 1.")
+
 
 _GAMES: dict[str, Game] = {}
 ENTRY_POINT = "textgym.env:ConversationEnv"
