@@ -24,6 +24,7 @@ import numpy as np
 from gymnasium import spaces
 
 from textgym.env.chat_turns import ChatTurns
+from textgym.env.step_checks import check_action, check_positive, pick_index
 from textgym.env.text_gen_env import UnsupportedRenderModeError
 from textgym.env.text_image import text_image
 from textgym.errors import ConfigError, EnvStateError
@@ -78,7 +79,7 @@ class ConversationEnv(gym.Env[ObsDict, int]):
         self.max_turns = max_turns or self.game.max_turns
         self.max_turn_tokens = max_turn_tokens or self.game.max_turn_tokens
         room = max_conversation_tokens or self.max_turns * (self.max_turn_tokens + 24)
-        _check_positive(
+        check_positive(
             max_prompt_tokens=max_prompt_tokens,
             max_turns=self.max_turns,
             max_turn_tokens=self.max_turn_tokens,
@@ -124,7 +125,8 @@ class ConversationEnv(gym.Env[ObsDict, int]):
     ) -> tuple[ObsDict, dict[str, Any]]:
         """Start a game on a random example, or on ``options["index"]``."""
         super().reset(seed=seed)
-        index = self._pick_index(options or {})
+        rng = self.np_random if self._example_rng is None else self._example_rng
+        index = pick_index(options or {}, rng, len(self.examples))
         self._example = self.examples[index]
         opening = self.game.opening(self._example)
         prompt = self.turns.opening(opening)
@@ -142,23 +144,11 @@ class ConversationEnv(gym.Env[ObsDict, int]):
         self._done = self._ended = False
         return self._obs(), {"example_id": self._example["id"], "index": index, "turn": 0}
 
-    def _pick_index(self, options: Mapping[str, Any]) -> int:
-        if "index" not in options:
-            rng = self.np_random if self._example_rng is None else self._example_rng
-            return int(rng.integers(len(self.examples)))
-        index = options["index"]
-        if not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.examples):
-            raise ConfigError(
-                f"options['index']={index!r} is not a valid example index; use an int in "
-                f"[0, {len(self.examples)})."
-            )
-        return int(index)
-
     def step(self, action: int | np.integer) -> tuple[ObsDict, float, bool, bool, dict[str, Any]]:
         """Append the token ``action`` to the policy's turn; end the turn on EOS or its cap."""
         if self._done:
             raise EnvStateError("step() was called after the episode ended; call reset() first.")
-        token = self._check_action(action)
+        token = check_action(action, self.vocab_size)
         self._steps += 1
         if self._ended:  # the game is over; idle steps pad the episode (pad_after_eos)
             self._done = self._steps >= self.max_turns * self.max_turn_tokens
@@ -234,18 +224,6 @@ class ConversationEnv(gym.Env[ObsDict, int]):
         self._mask[start : start + len(tokens)] = 1
         self._used += len(tokens)
 
-    def _check_action(self, action: int | np.integer) -> int:
-        arr = np.asarray(action)
-        if arr.size != 1 or not np.issubdtype(arr.dtype, np.integer):
-            raise ConfigError(f"Action {action!r} is not a single integer token id.")
-        token = int(arr.reshape(()))
-        if not 0 <= token < self.vocab_size:
-            raise ConfigError(
-                f"Action {token} is outside the vocabulary [0, {self.vocab_size}); the policy's "
-                f"output layer must match the env's tokenizer (len(tokenizer)={self.vocab_size})."
-            )
-        return token
-
     def _obs(self) -> ObsDict:
         return {"input_ids": self._ids.copy(), "attention_mask": self._mask.copy()}
 
@@ -266,9 +244,3 @@ class ConversationEnv(gym.Env[ObsDict, int]):
 
 class GameError(ConfigError):
     """A game's partner, reward or end test failed or returned something unusable."""
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(f"{name}={value!r} must be a positive integer.")

@@ -14,6 +14,7 @@ from gymnasium import spaces
 from textgym.data.example import Example
 from textgym.data.loading import load_examples
 from textgym.env.prompts import PromptBuilder, PromptTemplate
+from textgym.env.step_checks import check_action, check_positive, pick_index
 from textgym.env.text_image import text_image
 from textgym.errors import ConfigError, EnvStateError
 from textgym.models import DEFAULT_MODEL, load_tokenizer
@@ -122,7 +123,7 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         example_seed: int | None = None,
         pad_after_eos: bool = False,
     ) -> None:
-        _check_positive(max_prompt_tokens=max_prompt_tokens, max_new_tokens=max_new_tokens)
+        check_positive(max_prompt_tokens=max_prompt_tokens, max_new_tokens=max_new_tokens)
         if reward_mode not in ("terminal", "dense"):
             raise ConfigError(
                 f"reward_mode={reward_mode!r} is not supported; use 'terminal' or 'dense'."
@@ -193,7 +194,8 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
     ) -> tuple[ObsDict, dict[str, Any]]:
         """Start an episode on a random example, or on ``options["index"]``."""
         super().reset(seed=seed)
-        index = self._pick_index(options or {})
+        rng = self.np_random if self._example_rng is None else self._example_rng
+        index = pick_index(options or {}, rng, len(self.examples))
         self._example = self.examples[index]
         prompt, dropped = self._prompt(index)
         self._input_ids.fill(self.pad_token_id)
@@ -206,18 +208,6 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         self._steps = 0
         info = {"example_id": self._example.id, "index": index, "prompt_truncated_tokens": dropped}
         return self._obs(), info
-
-    def _pick_index(self, options: Mapping[str, Any]) -> int:
-        if "index" not in options:
-            rng = self.np_random if self._example_rng is None else self._example_rng
-            return int(rng.integers(len(self.examples)))
-        index = options["index"]
-        if not isinstance(index, (int, np.integer)) or not 0 <= index < len(self.examples):
-            raise ConfigError(
-                f"options['index']={index!r} is not a valid example index; use an int in "
-                f"[0, {len(self.examples)})."
-            )
-        return int(index)
 
     def _prompt(self, index: int) -> tuple[list[int], int]:
         if index not in self._prompt_cache:
@@ -237,7 +227,7 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         """Append ``action`` to the generation; score it if the episode ends."""
         if self._done:
             raise EnvStateError("step() was called after the episode ended; call reset() first.")
-        token = self._check_action(action)
+        token = check_action(action, self.vocab_size)
         self._steps += 1
         if self._ended():  # padding after EOS (pad_after_eos): an idle step
             self._done = self._steps == self.max_new_tokens
@@ -260,18 +250,6 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         return bool(generated) and (
             generated[-1] in self.eos_token_ids or len(generated) == self.max_new_tokens
         )
-
-    def _check_action(self, action: int | np.integer) -> int:
-        arr = np.asarray(action)
-        if arr.size != 1 or not np.issubdtype(arr.dtype, np.integer):
-            raise ConfigError(f"Action {action!r} is not a single integer token id.")
-        token = int(arr.reshape(()))
-        if not 0 <= token < self.vocab_size:
-            raise ConfigError(
-                f"Action {token} is outside the vocabulary [0, {self.vocab_size}); the policy's "
-                f"output layer must match the env's tokenizer (len(tokenizer)={self.vocab_size})."
-            )
-        return token
 
     def _score(self) -> tuple[float, dict[str, Any]]:
         """Score the generation so far; return the total and the end-of-episode info."""
@@ -331,9 +309,3 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
 
 class UnsupportedRenderModeError(ConfigError, TypeError):
     """Also a ``TypeError``: SB3's ``make_vec_env`` then retries without ``render_mode``."""
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(f"{name}={value!r} must be a positive integer.")
