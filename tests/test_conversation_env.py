@@ -333,3 +333,51 @@ def test_a_rollout_never_prefills_the_conversation_again(tiny_lm_dir):
     episodes = 2 + int(model.rollout_buffer.episode_starts[1:].sum())
     assert 0 < cache.prefill_rows <= episodes
     assert cache.extended_tokens > model.n_steps * model.n_envs  # policy tokens and replies
+
+
+# --- textgym train on a game ---------------------------------------------------------------
+
+
+def game_train_args(tiny_lm_dir, out, *extra):
+    args = ["train", "--env", "TextGuessNumber-v0", "--model", tiny_lm_dir, "--timesteps", "64"]
+    args += ["--n-envs", "2", "--n-steps", "32", "--batch-size", "64", "--n-epochs", "1"]
+    return [*args, "--eval-examples", "2", "--no-progress", "--out", str(out), *extra]
+
+
+def test_train_plays_a_game_before_and_after_with_checkpoints_and_groups(
+    tiny_lm_dir, tmp_path, capsys
+):
+    import json
+
+    from textgym.cli import main
+
+    args = game_train_args(tiny_lm_dir, tmp_path / "run", "--checkpoint-every", "64")
+    assert main(args) == 0
+    report = capsys.readouterr().out
+    assert "success_rate" in report and "turns" in report
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert set(metrics["after"]["metrics"]) == {"success_rate", "turns", "own_reward"}
+    grouped = ["--group-size", "2", "--advantage", "rloo", "--n-steps", "64", "--timesteps", "128"]
+    assert main(game_train_args(tiny_lm_dir, tmp_path / "groups", *grouped)) == 0
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--reward", "rougeL"], "a multi-turn game takes no --reward"),
+        (["--dataset", "d.jsonl"], "a multi-turn game takes no --dataset"),
+        (["--group-size", "2", "--advantage", "rloo"], "must be a multiple of the episode's 64"),
+    ],
+)
+def test_train_refuses_what_a_game_does_not_take(tiny_lm_dir, tmp_path, extra, message, capsys):
+    from textgym.cli import main
+
+    assert main(game_train_args(tiny_lm_dir, tmp_path / "run", *extra)) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_compare_refuses_a_game_for_now(tmp_path, capsys):
+    from textgym.cli import main
+
+    assert main(["compare", "--env", "TextGuessNumber-v0", "--out", str(tmp_path / "c")]) == 2
+    assert "is a multi-turn game: textgym compare compares" in capsys.readouterr().err

@@ -219,7 +219,7 @@ def test_train_with_groups_and_rloo_from_the_cli(tiny_lm_dir, tmp_path, capsys):
         ({"group_size": 3, "n_envs": 8}, "does not divide n_envs=8"),
         ({"advantage": "rloo"}, "needs group_size >= 2"),
         ({"advantage": "ppo2", "group_size": 2}, "not an advantage mode"),
-        ({"group_size": 2, "n_steps": 50, "max_new_tokens": 32}, "multiple of max_new_tokens"),
+        ({"group_size": 2, "n_steps": 50, "max_new_tokens": 32}, "multiple of the episode's"),
         ({"group_size": 0}, "integer >= 1"),
     ],
 )

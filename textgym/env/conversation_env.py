@@ -14,6 +14,7 @@ and partner tokens in order). The episode ends (``terminated``) when the game is
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 from collections.abc import Mapping, Sequence
@@ -33,6 +34,22 @@ from textgym.models import DEFAULT_MODEL, load_tokenizer
 from textgym.spaces import TokenIdBox, vocab_fingerprint
 
 ObsDict = dict[str, np.ndarray]
+# what changes as the env runs (get_state / set_state, for training checkpoints)
+_STATE = (
+    "_ids",
+    "_mask",
+    "_history",
+    "_turn",
+    "_used",
+    "_steps",
+    "_turn_index",
+    "_done",
+    "_ended",
+    "_example",
+    "_np_random",
+    "_np_random_seed",
+    "_example_rng",
+)
 
 
 class ConversationEnv(gym.Env[ObsDict, int]):
@@ -226,6 +243,15 @@ class ConversationEnv(gym.Env[ObsDict, int]):
 
     def _obs(self) -> ObsDict:
         return {"input_ids": self._ids.copy(), "attention_mask": self._mask.copy()}
+
+    def get_state(self) -> dict[str, Any]:
+        """A copy of everything that changes as the env runs (the game, random streams)."""
+        return copy.deepcopy({name: getattr(self, name) for name in _STATE})
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Continue from a :meth:`get_state` of an env built with the same arguments."""
+        for name in _STATE:
+            setattr(self, name, copy.deepcopy(state[name]))
 
     @property
     def history(self) -> list[dict[str, str]]:

@@ -1,11 +1,12 @@
 """The state of a vector env's envs, saved with a checkpoint so a resumed run steps on exactly.
 
-Every layer of every env is saved: a :class:`~textgym.env.TextGenEnv` by its
-:meth:`~textgym.env.TextGenEnv.get_state` (episode, counters, random streams; not its data,
-tokenizer or reward), each wrapper around it (SB3's ``Monitor`` with its running episode,
-Gymnasium's order and API checkers) by its attributes. Only a ``DummyVecEnv`` (what
-``textgym train`` builds) is supported: the envs of a ``SubprocVecEnv`` live in other
-processes, and a ``VecEnvWrapper`` (e.g. ``VecNormalize``) may hold state of its own.
+Every layer of every env is saved: a :class:`~textgym.env.TextGenEnv` (or
+:class:`~textgym.env.ConversationEnv`) by its ``get_state`` (episode, counters, random
+streams; not its data, tokenizer or reward), each wrapper around it (SB3's ``Monitor`` with
+its running episode, Gymnasium's order and API checkers) by its attributes. Only a
+``DummyVecEnv`` (what ``textgym train`` builds) is supported: the envs of a ``SubprocVecEnv``
+live in other processes, and a ``VecEnvWrapper`` (e.g. ``VecNormalize``) may hold state of
+its own.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import gymnasium as gym
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
+from textgym.env.conversation_env import ConversationEnv
 from textgym.env.text_gen_env import TextGenEnv
 from textgym.errors import ConfigError
 
@@ -81,13 +83,14 @@ def _layers(env: gym.Env) -> list[gym.Env]:
 
 
 def _layer_state(layer: gym.Env) -> dict[str, Any]:
-    if isinstance(layer, TextGenEnv):
+    if isinstance(layer, (TextGenEnv, ConversationEnv)):
         state = layer.get_state()
     elif isinstance(layer, gym.Wrapper):
         state = copy.deepcopy({k: v for k, v in vars(layer).items() if k not in SKIPPED})
     else:
         raise ConfigError(
-            f"Checkpoints save textgym's TextGenEnv and the wrappers around it, not a "
+            f"Checkpoints save textgym's TextGenEnv, ConversationEnv and the wrappers around "
+            f"them, not a "
             f"{type(layer).__name__}; train on a TextGenEnv, or without checkpoints "
             "(--checkpoint-every 0)."
         )
@@ -95,7 +98,7 @@ def _layer_state(layer: gym.Env) -> dict[str, Any]:
 
 
 def _restore_layer(layer: gym.Env, state: dict[str, Any]) -> None:
-    if isinstance(layer, TextGenEnv):
+    if isinstance(layer, (TextGenEnv, ConversationEnv)):
         layer.set_state(state)
     else:
         vars(layer).update(copy.deepcopy(state))

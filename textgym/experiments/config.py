@@ -127,6 +127,12 @@ class CompareConfig:
         may change in between); ``base`` is checked with :meth:`TrainConfig.validate`.
         """
         self.base.validate()
+        if self.base.is_game:
+            raise ConfigError(
+                f"env id {self.base.env_id!r} is a multi-turn game: textgym compare compares "
+                "rewards on single-turn env ids so far (a game's reward is its own). Train a "
+                "game with textgym train, one run per seed."
+            )
         _check_unique("rewards", self.rewards)
         _check_unique("seeds", self.seeds)
         if self.backend not in BACKENDS:

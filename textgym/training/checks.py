@@ -87,18 +87,46 @@ def check_env_id(env_id: Any) -> None:
         )
     entry_point = gym.registry[name].entry_point
     creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
-    if isinstance(creator, type) and issubclass(creator, ConversationEnv):
-        raise ConfigError(
-            f"env id {env_id!r} is a multi-turn game; textgym train and compare train "
-            "single-turn env ids so far (their held-out evaluation generates one text). Train "
-            "it from Python with the stock PPO: see docs/multi-turn.md."
-        )
-    if not (isinstance(creator, type) and issubclass(creator, TextGenEnv)):
+    if not (isinstance(creator, type) and issubclass(creator, (TextGenEnv, ConversationEnv))):
         raise ConfigError(
             f"env id {env_id!r} is not a textgym text env (its entry point is "
             f"{entry_point!r}); PPO here trains an LM on a TextGenEnv. Use one of "
             f"{', '.join(single_turn)}."
         )
+
+
+def is_game_id(env_id: str) -> bool:
+    """Whether the (registered) ``env_id`` is a multi-turn game, a ``ConversationEnv``."""
+    entry_point = gym.registry[registered_id(env_id)].entry_point
+    creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
+    return isinstance(creator, type) and issubclass(creator, ConversationEnv)
+
+
+def game_episode_steps(env_id: str, env_kwargs: dict[str, Any]) -> int:
+    """The steps of a game's padded episode: its turns times its tokens per turn."""
+    from textgym.games import get_game
+
+    spec = gym.spec(registered_id(env_id))
+    kwargs = {**spec.kwargs, **env_kwargs}
+    game = get_game(kwargs["game"])
+    turns = kwargs.get("max_turns") or game.max_turns
+    return turns * (kwargs.get("max_turn_tokens") or game.max_turn_tokens)
+
+
+def check_game_settings(settings: dict[str, Any]) -> None:
+    """Refuse the settings a game does not take: it has its own examples and reward."""
+    unused = {
+        "reward": "--reward (a game scores its turns itself)",
+        "dataset": "--dataset (a game has its own examples; --eval-split picks held-out ones)",
+        "eval_dataset": "--eval-dataset (a game's held-out examples are its --eval-split)",
+        "max_new_tokens": "--max-new-tokens (a game's turns have max_turn_tokens: "
+        "--env-kwargs '{\"max_turn_tokens\": 8}')",
+        "eval_every": "--eval-every (periodic evaluation of games is not supported yet)",
+        "eval_samples": "--eval-samples (games are evaluated greedily)",
+    }
+    for name, flag in unused.items():
+        if settings.get(name):
+            raise ConfigError(f"{name}={settings[name]!r}: a multi-turn game takes no {flag}.")
 
 
 def check_groups(
@@ -120,9 +148,10 @@ def check_groups(
     new_tokens = max_new_tokens or spec.kwargs.get("max_new_tokens")
     if new_tokens and n_steps % new_tokens:
         raise ConfigError(
-            f"n_steps={n_steps} (--n-steps) must be a multiple of max_new_tokens="
-            f"{new_tokens} with groups: every episode of a group then fits in one rollout "
-            f"(padded envs take exactly max_new_tokens steps). Use --n-steps {new_tokens}."
+            f"n_steps={n_steps} (--n-steps) must be a multiple of the episode's {new_tokens} "
+            "steps (max_new_tokens, or a game's max_turns x max_turn_tokens) with groups: "
+            "every episode of a group then fits in one rollout (padded envs take exactly that "
+            f"many steps). Use --n-steps {new_tokens}."
         )
 
 

@@ -12,12 +12,15 @@ from textgym.policies.sampling import SamplingConfig
 from textgym.training.checks import (
     check_device,
     check_env_id,
+    check_game_settings,
     check_groups,
     check_int,
     check_minibatch,
     check_numbers,
     check_reference_device,
     check_seed,
+    game_episode_steps,
+    is_game_id,
 )
 from textgym.training.kwargs_checks import check_kwargs
 
@@ -125,13 +128,16 @@ class TrainConfig:
         check_kl_settings(self.kl_coef, self.target_kl, self.kl_horizon)
         check_reference_device(self.kl_reference_device, self.kl_coef, self.target_kl)
         check_device(self.device)
+        if self.is_game:
+            check_game_settings(vars(self))
+        episode = game_episode_steps(self.env_id, self.env_kwargs) if self.is_game else None
         check_groups(
             self.advantage,
             self.group_size,
             self.n_envs,
             self.n_steps,
             self.env_id,
-            self.max_new_tokens,
+            episode or self.max_new_tokens,
         )
         check_eval_settings(
             self.eval_every, self.patience, self.kl_budget, self.eval_metric, self.eval_samples
@@ -142,9 +148,16 @@ class TrainConfig:
         """Whether envs run in groups sharing prompts (a group size or a group baseline)."""
         return self.group_size > 1 or self.advantage != "gae"
 
+    @property
+    def is_game(self) -> bool:
+        """Whether ``env_id`` is a multi-turn game (a :class:`~textgym.ConversationEnv`)."""
+        return is_game_id(self.env_id)
+
     def make_env_kwargs(self, split: str) -> dict[str, Any]:
         """Keyword arguments for ``gym.make(self.env_id, ...)`` on ``split``."""
         kwargs: dict[str, Any] = {"tokenizer": self.model, "split": split, **self.env_kwargs}
+        if self.is_game:  # a game has its own examples, reward and turn limits
+            return kwargs
         optional = {
             "reward": self.reward,
             "dataset": self.dataset,

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 
 from textgym.data.sources import looks_like_path
-from textgym.env import TextGenEnv
+from textgym.env import ConversationEnv, TextGenEnv
 from textgym.errors import DatasetError
 from textgym.evaluation.callback import PeriodicEval
 from textgym.evaluation.evaluate import EvalResult, Reference, evaluate_lm
+from textgym.evaluation.games import evaluate_games
 from textgym.training.run_folder import BEST_MODEL, EVAL_HISTORY
 
 if TYPE_CHECKING:
@@ -83,6 +84,8 @@ def evaluate_held_out(
     The policy's token restriction applies; ``reference`` is the initial model (None: the
     policy's LM is the initial model itself).
     """
+    if isinstance(env, ConversationEnv):
+        return evaluate_games(policy, env, config.eval_examples)
     options = eval_options(config)
     restrict = policy.generation_restriction()
     own = env.reward_fn
