@@ -412,6 +412,19 @@ def json_columns_table(ctx: Context, path: str, *args: str) -> str:
     return markdown_table(header, body) + "\n\n" + source(ctx, path, date_of(data))
 
 
+@table("text")
+def text_block(ctx: Context, path: str, key_path: str) -> str:
+    """A text stored in a JSON artifact (e.g. a transcript), as a code block.
+
+    ARGS: ``FILE KEY/PATH``.
+    """
+    data = load_json(ctx, path)
+    text = at(data, key_path)
+    if not isinstance(text, str):
+        raise ValueError(f"{key_path} of {path} is not a text")
+    return f"```text\n{text}\n```\n\n" + source(ctx, path, date_of(data))
+
+
 @table("json_samples")
 def json_samples_table(ctx: Context, path: str, key: str, *args: str) -> str:
     """The lists under ``KEY`` of each outer object, side by side (e.g. generated samples).

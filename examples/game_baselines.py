@@ -34,11 +34,18 @@ args = parser.parse_args()
 results = {"date": datetime.date.today().isoformat(), "model": args.model, "games": {}}
 for env_id, game in GAMES.items():
     env = gym.make(env_id, split="test", tokenizer=args.model).unwrapped
-    players = {name: play_games(env, s).to_dict() for name, s in game.STRATEGIES.items()}
+    played = {name: play_games(env, s) for name, s in game.STRATEGIES.items()}
     venv = make_vec_env(env_id, n_envs=1, env_kwargs={"split": "test", "tokenizer": args.model})
     lm = PPO(LMPolicy, venv, policy_kwargs={"model": args.model}, seed=0)
-    players["initial LM, greedy"] = play_games(env, lm, limit=args.model_games).to_dict()
-    results["games"][env_id] = {"split": "test", "examples": len(env.examples), "players": players}
+    played["initial LM, greedy"] = play_games(env, lm, limit=args.model_games)
+    players = {name: result.to_dict() for name, result in played.items()}
+    transcripts = {name: result.transcripts[0] for name, result in played.items()}
+    results["games"][env_id] = {
+        "split": "test",
+        "examples": len(env.examples),
+        "players": players,
+        "first_transcript": transcripts,  # of the first held-out example, for reading
+    }
     for name, r in players.items():
         print(f"{env_id} {name}: {r['success_rate']:.2f} solved in {r['games']} games")
 write_text_atomic(Path(args.out), json.dumps(results, indent=1) + "\n")

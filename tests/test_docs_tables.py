@@ -239,3 +239,17 @@ def test_run_all_runs_exactly_the_rows_the_benchmarks_page_shows():
     assert sorted(tabled) == sorted(row.name for row in run_all.ROWS)
     for row in run_all.ROWS:
         assert (ROOT / "benchmarks" / row.script).is_file()
+
+
+def test_a_stored_text_renders_as_a_code_block(tmp_path):
+    tables = load(ROOT / "docs" / "tables.py", "docs_tables_text")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.json").write_text(
+        json.dumps({"runs": {"x y": "user: hi\nassistant: 5"}})
+    )
+    page = tmp_path / "docs" / "p.md"
+    page.write_text('<!-- table: text docs/a.json "runs/x y" -->\n<!-- /table -->\n')
+    tables.regenerate(tmp_path)
+    text = page.read_text()
+    assert "```text\nuser: hi\nassistant: 5\n```" in text
+    assert tables.check(tmp_path) == []
