@@ -381,3 +381,9 @@ def test_compare_refuses_a_game_for_now(tmp_path, capsys):
 
     assert main(["compare", "--env", "TextGuessNumber-v0", "--out", str(tmp_path / "c")]) == 2
     assert "is a multi-turn game: textgym compare compares" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("env_class", [ConversationEnv, textgym.TextGenEnv])
+def test_both_envs_check_their_eos_ids(env_class, smol_tokenizer):
+    with pytest.raises(ConfigError, match=r"eos_token_ids \[1000000\] are outside the vocabulary"):
+        env_class(tokenizer=smol_tokenizer, eos_token_ids=[10**6])

@@ -39,3 +39,14 @@ class TokenIdBox(spaces.Box):
         self.vocab_fingerprint = fingerprint
         self.prompt_slots = prompt_slots
         self.conversation = conversation
+
+
+def token_observation_space(
+    tokenizer: Any, length: int, prompt_slots: int, conversation: bool = False
+) -> spaces.Dict:
+    """A text env's observation space: ``input_ids`` and ``attention_mask`` of ``length``."""
+    ids = TokenIdBox(
+        len(tokenizer), length, vocab_fingerprint(tokenizer), prompt_slots, conversation
+    )
+    mask = spaces.Box(0, 1, shape=(length,), dtype=np.int64)
+    return spaces.Dict({"input_ids": ids, "attention_mask": mask})

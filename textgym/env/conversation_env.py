@@ -25,13 +25,13 @@ import numpy as np
 from gymnasium import spaces
 
 from textgym.env.chat_turns import ChatTurns
-from textgym.env.step_checks import check_action, check_positive, pick_index
+from textgym.env.step_checks import check_action, check_eos_ids, check_positive, pick_index
 from textgym.env.text_gen_env import UnsupportedRenderModeError
 from textgym.env.text_image import text_image
 from textgym.errors import ConfigError, EnvStateError
 from textgym.games import Game, get_game
 from textgym.models import DEFAULT_MODEL, load_tokenizer
-from textgym.spaces import TokenIdBox, vocab_fingerprint
+from textgym.spaces import token_observation_space
 
 ObsDict = dict[str, np.ndarray]
 # what changes as the env runs (get_state / set_state, for training checkpoints)
@@ -112,20 +112,16 @@ class ConversationEnv(gym.Env[ObsDict, int]):
             raise ConfigError(f"Game {self.game.name!r} has no examples in split {split!r}.")
         self.tokenizer = load_tokenizer(tokenizer)
         self.vocab_size = len(self.tokenizer)
-        given = [self.tokenizer.eos_token_id] if eos_token_ids is None else eos_token_ids
-        self.eos_token_ids = frozenset(int(i) for i in given if i is not None)
-        if not self.eos_token_ids:
-            raise ConfigError("The tokenizer has no eos_token_id; pass eos_token_ids=[...].")
+        self.eos_token_ids = check_eos_ids(eos_token_ids, self.tokenizer, "max_turn_tokens")
         self.turns = ChatTurns(self.tokenizer, chat_template, self.eos_token_ids)
         self.max_prompt_tokens, self.room = max_prompt_tokens, room
         self.pad_token_id = next(
             int(t) for t in (self.tokenizer.pad_token_id, min(self.eos_token_ids)) if t is not None
         )
         length = max_prompt_tokens + room
-        fingerprint = vocab_fingerprint(self.tokenizer)
-        ids = TokenIdBox(self.vocab_size, length, fingerprint, max_prompt_tokens, conversation=True)
-        mask = spaces.Box(0, 1, shape=(length,), dtype=np.int64)
-        self.observation_space = spaces.Dict({"input_ids": ids, "attention_mask": mask})
+        self.observation_space = token_observation_space(
+            self.tokenizer, length, max_prompt_tokens, conversation=True
+        )
         self.action_space = spaces.Discrete(self.vocab_size)
         self._ids = np.full(length, self.pad_token_id, dtype=np.int64)
         self._mask = np.zeros(length, dtype=np.int64)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,3 +41,22 @@ def check_action(action: int | np.integer, vocab_size: int) -> int:
             f"output layer must match the env's tokenizer (len(tokenizer)={vocab_size})."
         )
     return token
+
+
+def check_eos_ids(given: Sequence[int] | None, tokenizer: Any, cap: str) -> frozenset[int]:
+    """The tokens that end a text: ``given``, or the tokenizer's EOS; each in the vocabulary.
+
+    ``cap`` names the limit that would otherwise be the only end (for the error message).
+    """
+    listed = list(given) if given is not None else [tokenizer.eos_token_id]
+    ids = [i for i in listed if i is not None]
+    if not ids:
+        raise ConfigError(
+            f"The tokenizer has no eos_token_id, so a text could only end at {cap}. Pass "
+            "eos_token_ids=[...] with the token(s) that end a text."
+        )
+    vocab_size = len(tokenizer)
+    bad = [i for i in ids if not 0 <= int(i) < vocab_size]
+    if bad:
+        raise ConfigError(f"eos_token_ids {bad} are outside the vocabulary [0, {vocab_size}).")
+    return frozenset(int(i) for i in ids)

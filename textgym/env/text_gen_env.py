@@ -14,12 +14,12 @@ from gymnasium import spaces
 from textgym.data.example import Example
 from textgym.data.loading import load_examples
 from textgym.env.prompts import PromptBuilder, PromptTemplate
-from textgym.env.step_checks import check_action, check_positive, pick_index
+from textgym.env.step_checks import check_action, check_eos_ids, check_positive, pick_index
 from textgym.env.text_image import text_image
 from textgym.errors import ConfigError, EnvStateError
 from textgym.models import DEFAULT_MODEL, load_tokenizer
 from textgym.rewards import make_reward, needs_references, score
-from textgym.spaces import TokenIdBox, vocab_fingerprint
+from textgym.spaces import token_observation_space
 from textgym.tasks import get_task
 
 ObsDict = dict[str, np.ndarray]
@@ -148,15 +148,10 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         )
         self.max_prompt_tokens, self.max_new_tokens = max_prompt_tokens, max_new_tokens
         self.vocab_size = len(self.tokenizer)
-        self.eos_token_ids = frozenset(self._eos_ids(eos_token_ids))
+        self.eos_token_ids = check_eos_ids(eos_token_ids, self.tokenizer, "max_new_tokens")
         self.pad_token_id = self._pad_id()
         length = max_prompt_tokens + max_new_tokens
-        ids = TokenIdBox(
-            self.vocab_size, length, vocab_fingerprint(self.tokenizer), max_prompt_tokens
-        )
-        self.observation_space = spaces.Dict(
-            {"input_ids": ids, "attention_mask": spaces.Box(0, 1, shape=(length,), dtype=np.int64)}
-        )
+        self.observation_space = token_observation_space(self.tokenizer, length, max_prompt_tokens)
         self.action_space = spaces.Discrete(self.vocab_size)
         self._input_ids = np.full(length, self.pad_token_id, dtype=np.int64)
         self._mask = np.zeros(length, dtype=np.int64)
@@ -169,21 +164,6 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         self._example_rng = None if example_seed is None else np.random.default_rng(example_seed)
         self.pad_after_eos = bool(pad_after_eos)
         self._steps = 0
-
-    def _eos_ids(self, given: Sequence[int] | None) -> list[int]:
-        ids = list(given) if given is not None else [self.tokenizer.eos_token_id]
-        ids = [i for i in ids if i is not None]
-        if not ids:
-            raise ConfigError(
-                "The tokenizer has no eos_token_id, so an episode could only end at "
-                "max_new_tokens. Pass eos_token_ids=[...] with the token(s) that end a text."
-            )
-        bad = [i for i in ids if not 0 <= int(i) < self.vocab_size]
-        if bad:
-            raise ConfigError(
-                f"eos_token_ids {bad} are outside the vocabulary [0, {self.vocab_size})."
-            )
-        return [int(i) for i in ids]
 
     def _pad_id(self) -> int:
         candidates = (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0)
