@@ -23,7 +23,7 @@ tiny = tiny_train_config
 
 
 def test_evaluations_go_to_the_sb3_logger_every_n_timesteps(tiny_lm_dir, tmp_path):
-    config = tiny(tiny_lm_dir)
+    config = tiny(tiny_lm_dir, out=str(tmp_path))
     model = build_ppo(config)
     model.set_logger(configure(str(tmp_path), ["csv"]))
     periodic = PeriodicEval(make_eval_env(config), eval_every=8, n_examples=2)
@@ -64,9 +64,11 @@ def fake_results(values: list[float]):
     return evaluate
 
 
-def test_the_best_checkpoint_is_replaced_only_on_a_new_best(tiny_lm_dir, tmp_path, monkeypatch):
+def test_the_best_checkpoint_is_replaced_only_on_a_new_best(
+    tiny_lm_dir, tmp_path, tmp_path_factory, monkeypatch
+):
     monkeypatch.setattr(callback_module, "evaluate_lm", fake_results([0.1, 0.3, 0.2, 0.25]))
-    config = tiny(tiny_lm_dir)
+    config = tiny(tiny_lm_dir, out=str(tmp_path_factory.mktemp("run")))  # its tensorboard logs
     model = build_ppo(config)
     best = tmp_path / "best.zip"
     periodic = PeriodicEval(
@@ -83,7 +85,7 @@ def test_patience_stops_training_after_evaluations_without_improvement(
     tiny_lm_dir, tmp_path, monkeypatch
 ):
     monkeypatch.setattr(callback_module, "evaluate_lm", fake_results([0.2, 0.2, 0.1, 0.9]))
-    config = tiny(tiny_lm_dir)
+    config = tiny(tiny_lm_dir, out=str(tmp_path))
     model = build_ppo(config)
     periodic = PeriodicEval(make_eval_env(config), 8, patience=2)
     model.learn(80, callback=periodic)
@@ -91,8 +93,8 @@ def test_patience_stops_training_after_evaluations_without_improvement(
     assert model.num_timesteps < 32  # stopped at the first step after the third evaluation
 
 
-def test_kl_budget_stops_training(tiny_lm_dir):
-    config = tiny(tiny_lm_dir, learning_rate=1e-2)
+def test_kl_budget_stops_training(tiny_lm_dir, tmp_path):
+    config = tiny(tiny_lm_dir, learning_rate=1e-2, out=str(tmp_path))
     model = build_ppo(config)
     periodic = PeriodicEval(make_eval_env(config), 8, n_examples=2, kl_budget=1e-9)
     model.learn(80, callback=periodic)
@@ -102,8 +104,8 @@ def test_kl_budget_stops_training(tiny_lm_dir):
     assert model.num_timesteps == periodic.history[-1]["timesteps"] + config.n_envs < 80
 
 
-def test_periodic_evaluation_leaves_training_unchanged(tiny_lm_dir):
-    config = tiny(tiny_lm_dir)
+def test_periodic_evaluation_leaves_training_unchanged(tiny_lm_dir, tmp_path):
+    config = tiny(tiny_lm_dir, out=str(tmp_path))
     plain = build_ppo(config)  # PPO seeds every generator when it is built
     plain.learn(32)
     watched = build_ppo(config)
