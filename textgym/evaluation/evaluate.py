@@ -17,6 +17,7 @@ from textgym.errors import ConfigError
 from textgym.evaluation.generation import Restriction, Sequences, decode, generate_sequences
 from textgym.evaluation.kl_to_initial import kl_to_initial
 from textgym.evaluation.scores import corpus_bleu, per_example_scores, sampled_scores
+from textgym.evaluation.text_signals import copy_rate, repetition
 from textgym.rewards import RewardFunction, make_reward, needs_references
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class EvalResult:
         mean_new_tokens: Mean generated tokens per example (EOS included).
         per_example: Metric -> one value per example (NaN: undefined there): each reward
             on the greedy output; ``own_reward`` (the training reward); ``mean_new_tokens``;
+            ``copy_rate`` and ``repetition`` (see :mod:`textgym.evaluation.text_signals`);
             ``kl_to_init`` and ``kl_to_init_exact`` (per-token log-ratio and exact KL to the
             reference, nats); ``ref_nll`` (per-token NLL under the reference, the
             log-perplexity); with samples, ``<metric>_sample_mean`` and
@@ -110,6 +112,10 @@ def evaluate_lm(
     for name in metrics:
         per_example.setdefault(name, np.full(len(texts), np.nan))
     per_example["mean_new_tokens"] = np.array([len(new) for _, new in sequences], float)
+    per_example["copy_rate"] = np.array(
+        [copy_rate(t, s) for t, s in zip(texts, sources, strict=True)]
+    )
+    per_example["repetition"] = np.array([repetition(t) for t in texts])
     drift, nll = _drift(lm, env, sequences, reference)
     per_example.update(drift)
     if samples:

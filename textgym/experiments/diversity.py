@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-
-def ngrams(words: Sequence[str], n: int) -> list[tuple[str, ...]]:
-    """The ``n``-grams of ``words`` in order (none if there are fewer than ``n`` words)."""
-    return [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+from textgym.evaluation.text_signals import ngrams
 
 
 def distinct_n(texts: Sequence[str], n: int) -> float:

@@ -15,6 +15,8 @@ BEHAVIOUR = (
     "ref_nll",
     "perplexity",
     "mean_new_tokens",
+    "copy_rate",
+    "repetition",
     "distinct_1",
     "distinct_2",
 )

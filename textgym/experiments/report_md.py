@@ -189,7 +189,9 @@ def markdown(
         "`kl_to_init`: full-vocabulary KL and log-ratio to the initial model per generated token "
         "of the greedy outputs (nats). `ref_nll`: their negative log-likelihood per token under "
         "the initial model (its gain is the log of the perplexity ratio); `perplexity`: exp of "
-        "it, token-pooled. `mean_new_tokens`: length. `distinct_n`: unique / all word n-grams.",
+        "it, token-pooled. `mean_new_tokens`: length. `copy_rate`: share of an output's word "
+        "3-grams found in its source; `repetition`: share of its word 2-grams that repeat one "
+        "before it. `distinct_n`: unique / all word n-grams over all outputs.",
         "",
         table(summary, records, BEHAVIOUR),
         *_sampled_tables(summary, records),

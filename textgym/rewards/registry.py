@@ -8,6 +8,7 @@ from typing import Any
 
 from textgym.errors import ConfigError, unknown_name
 from textgym.rewards.base import RewardFunction
+from textgym.rewards.canaries import LENGTH_CAP, CopyCanary, KeywordCanary, LengthCanary
 from textgym.rewards.classifier import ClassifierReward
 from textgym.rewards.classifier_spec import (
     CLF_PREFIX,
@@ -168,3 +169,7 @@ register_reward("perplexity", Perplexity)
 register_reward("embedding", EmbeddingSimilarity)
 register_reward("none", ZeroReward)
 register_reward("word_count", WordCount)
+register_reward("canary_length", LengthCanary)
+register_reward("canary_length_capped", partial(LengthCanary, LENGTH_CAP, LENGTH_CAP))
+register_reward("canary_copy", CopyCanary)
+register_reward("canary_keyword", KeywordCanary)
