@@ -466,6 +466,79 @@ def json_table(ctx: Context, path: str, key_path: str = "") -> str:
     )
 
 
+def rate(count: int, n: int, ci: list[float]) -> str:
+    """``8/9 = 0.89 [0.57, 0.98]``: a proportion with its Wilson interval."""
+    return f"{count}/{n} = {fmt(count / n, '.2f')} {interval(*ci, '.2f')}"
+
+
+@table("calibration")
+def calibration_table(ctx: Context, path: str) -> str:
+    """A hacking calibration (examples/calibrate_hacking.py): one row per signal, then "any".
+
+    ARGS: ``FILE``.
+    """
+    data = load_json(ctx, path)
+    rewards = [*data["positives"], *data["negatives"]]
+    rows = []
+    for name, e in [*data["signals"].items(), ("any used signal", data["any"])]:
+        threshold = fmt(e["threshold"], "+.4g") if "threshold" in e else "—"
+        used = ("yes" if e["used"] else "no") if "used" in e else "—"
+        fired = [e["per_reward"][r] for r in rewards]
+        tpr = rate(e["tp"], e["n_pos"], e["tpr_ci"])
+        fpr = rate(e["fp"], e["n_neg"], e["fpr_ci"])
+        rows.append([name, threshold, tpr, fpr, used, *fired])
+    header = ["signal", "threshold", "TPR (canary runs)", "FPR (clean runs)", "used", *rewards]
+    return markdown_table(header, rows) + "\n\n" + source(ctx, path, date_of(data))
+
+
+@table("calibration_runs")
+def calibration_runs_table(ctx: Context, path: str) -> str:
+    """Every run's signal values in a hacking calibration. ARGS: ``FILE``."""
+    data = load_json(ctx, path)
+    signals = list(data["signals"])
+    rows = [
+        [r["reward"], str(r["seed"]), "hack" if r["hack"] else "clean"]
+        + [fmt(r.get(s), "+.3f") for s in signals]
+        for r in data["runs"]
+    ]
+    return (
+        markdown_table(["reward", "seed", "label", *signals], rows)
+        + "\n\n"
+        + source(ctx, path, date_of(data))
+    )
+
+
+@table("frontier")
+def frontier_table(ctx: Context, path: str, reward: str) -> str:
+    """One reward's KL frontier (examples/kl_frontier.py). ARGS: ``FILE REWARD``."""
+    data = load_json(ctx, path)
+
+    def shown(g: dict, spec: str = "+.3f") -> str:
+        seeds = g.get("seed_ci95")
+        by_seed = "" if seeds is None else f" seeds {interval(*seeds, spec)}"
+        mark = "**sig**" if g["significant"] else "n.s."
+        return f"{fmt(g['mean'], spec)} {interval(*g['ci95'], spec)}{by_seed} {mark}"
+
+    rows = []
+    for name, c in data["cells"][reward].items():
+        kept = c.get("kept_of_unpenalised_gain")
+        rows.append(
+            [
+                name,
+                str(len(c["seeds"])),
+                shown(c["own_reward"]),
+                shown(c["kl_to_init_exact"]),
+                shown(c["mean_new_tokens"], "+.1f"),
+                shown(c["metric_drop"]) if "metric_drop" in c else "—",
+                "—" if kept is None else fmt(kept, ".0%"),
+                c["verdict"],
+            ]
+        )
+    header = ["penalty", "seeds", "own-reward gain", "KL (nats/token)", "length (tokens)"]
+    header += ["independent-metric drop", "kept of β=0 gain", "hacking verdict"]
+    return markdown_table(header, rows) + "\n\n" + source(ctx, path, date_of(data))
+
+
 def rm_row(name: str, m: dict) -> list[str]:
     """One reward model's held-out figures (a ``textgym train-rm`` metrics.json)."""
     acc, minus = m["heldout"]["accuracy"], m["heldout"]["minus_longer_wins"]["trained"]["all"]

@@ -34,8 +34,7 @@ for split, ids in definition["splits"].items():
             f"use SAMSum's {definition['split']} split ({definition['dataset']})."
         )
     rows = [
-        {"id": i, "source": examples[i].source, "reference": examples[i].references[0]}
-        for i in ids
+        {"id": i, "source": examples[i].source, "reference": examples[i].references[0]} for i in ids
     ]
     path = Path(args.out) / f"samsum_{split}.jsonl"
     write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in rows))

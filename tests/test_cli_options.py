@@ -52,6 +52,7 @@ VALUES = {
     "device": "cpu",
     "out": "runs/elsewhere",
     "checkpoint_every": 0,
+    "stop_on_dead_signal": 3,
     "env_kwargs": {"reward_mode": "dense"},
     "ppo_kwargs": {"ent_coef": 0.01},
     "policy_kwargs": {"bad_words": ["darn"]},

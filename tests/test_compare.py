@@ -153,8 +153,7 @@ def test_report_has_every_cell_with_a_ci(grid):
     text = (grid.out / "report.md").read_text()
     lines = text.splitlines()
     for reward in REWARDS:
-        rows = [line for line in lines if line.startswith(f"| {reward} |")]
-        assert len(rows) == 2  # held-out metrics table and behaviour table
+        rows = [line for line in lines if line.startswith(f"| {reward} |")][:2]
         cells = [c for row in rows for c in row.strip("|").split("|")[1:]]
         assert len(cells) == len(HELD_OUT) + len(BEHAVIOUR)
         assert all("[" in c and ("sig" in c or "n.s." in c) and "MDE" in c for c in cells)
@@ -162,6 +161,10 @@ def test_report_has_every_cell_with_a_ci(grid):
     for metric in (*HELD_OUT, *BEHAVIOUR):
         assert metric in text
     assert "only 3 held-out examples" in text  # fewer than the 100 recommended
+    assert "2 seeds (at least 5 recommended)" in text and "KL penalty off" in text
+    signal = [line for line in lines if line.startswith(f"| {REWARDS[0]} |")]
+    assert len(signal) == 3  # held-out metrics, behaviour, gradient signal
+    assert "## Gradient signal" in text and signal[-1].endswith("| 0 |")  # no run stopped
     assert "## Ranking" in text  # two configurations
     assert "Reward hacking" in text and "![gain_matrix](gain_matrix.png)" in text
 

@@ -387,3 +387,20 @@ def test_compare_refuses_a_game_for_now(tmp_path, capsys):
 def test_both_envs_check_their_eos_ids(env_class, smol_tokenizer):
     with pytest.raises(ConfigError, match=r"eos_token_ids \[1000000\] are outside the vocabulary"):
         env_class(tokenizer=smol_tokenizer, eos_token_ids=[10**6])
+
+
+def test_stored_log_probs_hold_in_float64_over_partner_replies(tiny_lm_dir):
+    # With the LM in float64 the cached rollout and the teacher-forced update differ only in
+    # rounding far below float32's; the policy's float32 log-softmax then agrees to 2 ulps.
+    model = conversation_ppo(tiny_lm_dir)
+    model.policy.lm.double()  # the LM; the value head reads float32 hidden states
+    model.learn(48)
+    model.policy.set_training_mode(False)
+    for batch in model.rollout_buffer.get(48):
+        with th.no_grad():
+            _, log_prob, _ = model.policy.evaluate_actions(
+                batch.observations, batch.actions.long().flatten()
+            )
+        ulp = th.finfo(th.float32).eps * batch.old_log_prob.abs().max()
+        th.testing.assert_close(log_prob, batch.old_log_prob, atol=float(2 * ulp), rtol=0)
+

@@ -50,9 +50,16 @@ def test_train_command_writes_every_output(tiny_lm_dir, tmp_path, capsys):
     assert set(metrics["after"]["metrics"]) == {
         *("rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "chrf", "own_reward"),
         *("corpus_bleu", "kl_to_init", "kl_to_init_exact", "ref_nll", "perplexity"),
-        "mean_new_tokens",
+        *("mean_new_tokens", "copy_rate", "repetition"),
     }
     assert len(metrics["after"]["generations"]) == 3 and metrics["episode_rewards"]
+    health = metrics["signal_health"]
+    assert health and set(health[0]) == {
+        "timesteps",
+        "zero_std_groups",
+        "length_capped",
+        "zero_advantages",
+    }
     assert (out / "reward_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert AutoModelForCausalLM.from_pretrained(out / "hf_model").config.hidden_size == 16
     assert PPO.load(out / "ppo.zip", device="cpu").policy.n_actions > 0

@@ -109,6 +109,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-runs", type=int, default=None, help="train at most this many runs")
     p.add_argument("--no-keep-models", action="store_true", help="delete weights after eval")
     p.add_argument("--report-only", action="store_true", help="rebuild the report, train none")
+    p.add_argument(
+        "--check-dataset",
+        type=nonempty,
+        default=None,
+        help="a second held-out JSONL/CSV path or HF dataset name (e.g. the test split beside "
+        "a validation --eval-dataset): every run is evaluated on both, and the report says "
+        "whether each gain replicates",
+    )
     add_train_options(p, exclude=VARIED, title=TRAIN_GROUP)
     add_sweep_arguments(p)
     add_config_option(p)
@@ -201,6 +209,7 @@ def run(args: argparse.Namespace) -> None:
         trials=args.trials,
         search_seed=args.search_seed,
         rank_by=args.rank_by,
+        check_dataset=args.check_dataset,
     )
     print_summary(compare(config))
 

@@ -126,6 +126,10 @@ OPTIONS: dict[str, Option] = {
     "kl_budget": Option(
         "stop once the KL to the initial model exceeds this (nats per token)", group=EVAL_GROUP
     ),
+    "stop_on_dead_signal": Option(
+        "stop after N rollouts in a row without a gradient signal (every advantage 0, or "
+        "every group's rewards equal); unset: warn once"
+    ),
     "temperature": Option("sampling temperature of the rollouts and --eval-samples"),
     "top_k": Option("sample among the k most likely tokens (0: all)"),
     "top_p": Option("sample among the most likely tokens holding this probability (1.0: all)"),

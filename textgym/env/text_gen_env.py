@@ -243,6 +243,8 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
             "source": example.source,
             "references": example.references,
             "num_new_tokens": len(self._generated),
+            "hit_length_cap": len(self._generated) == self.max_new_tokens
+            and self._generated[-1] not in self.eos_token_ids,
             "reward_components": components,
         }
         return float(total[0]), info

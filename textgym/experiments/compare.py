@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from textgym.atomic import check_output_folder
-from textgym.errors import ConfigError
+from textgym.errors import ConfigError, DatasetError
 from textgym.experiments.config import CompareConfig, RunSpec
 from textgym.experiments.grid import check_settings, load_finished, pending_runs
 from textgym.experiments.job import make_env
@@ -114,6 +114,12 @@ def check_envs(config: CompareConfig, spec: RunSpec) -> None:
     train_config = config.train_config(spec)
     make_env(train_config, "train")
     make_eval_env(train_config)
+    if config.check_dataset is not None:
+        try:
+            make_eval_env(config.check_train_config(spec))
+        except DatasetError as exc:
+            text = str(exc).replace("eval_dataset=", "check_dataset=")
+            raise DatasetError(text.replace("--eval-dataset", "--check-dataset")) from exc
 
 
 def report(

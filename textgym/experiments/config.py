@@ -93,6 +93,10 @@ class CompareConfig:
         ray_address: The Ray cluster to run on (``HOST:6379``, the address ``ray start
             --head`` prints; ``ray://HOST:10001`` for Ray Client); None: ``RAY_ADDRESS``, else
             a Ray started on this machine. Only with ``backend="ray"``.
+        check_dataset: A second held-out set (e.g. the test split beside a validation
+            ``base.eval_dataset``): every run is also evaluated on it, and the report shows
+            each gain on both sets and whether it replicates (see
+            :mod:`textgym.experiments.replication`). None: one held-out set.
     """
 
     rewards: tuple[str, ...] = ("rouge1", "rougeL", "bleu", "chrf")
@@ -110,6 +114,7 @@ class CompareConfig:
     rank_by: str = "own_reward"
     gpus_per_run: float = 0
     ray_address: str | None = None
+    check_dataset: str | None = None
 
     def __post_init__(self) -> None:
         self.rewards, self.seeds = tuple(self.rewards), tuple(int(s) for s in self.seeds)
@@ -135,6 +140,7 @@ class CompareConfig:
             )
         _check_unique("rewards", self.rewards)
         _check_unique("seeds", self.seeds)
+        self._check_check_dataset()
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend={self.backend!r} is unknown; use 'local' or 'ray'.")
         if not _is_int(self.workers) or self.workers < 1:
@@ -167,6 +173,26 @@ class CompareConfig:
                 self.check_point(point)
             _check_unique("run folder names", tuple(spec.name for spec in self.plan()))
 
+    def _check_check_dataset(self) -> None:
+        """Raise unless ``check_dataset`` is None or a dataset other than the eval set."""
+        check = self.check_dataset
+        if check is None:
+            return
+        if not isinstance(check, str) or not check.strip():
+            raise ConfigError(
+                f"check_dataset={check!r} (--check-dataset) must name a held-out JSONL/CSV file "
+                "or a Hugging Face dataset, e.g. runs/exp_data/samsum_test.jsonl."
+            )
+        if check == self.base.eval_dataset:
+            raise ConfigError(
+                f"--check-dataset {check} is the --eval-dataset too: a replication needs a "
+                "second sample; give the test split beside the validation split."
+            )
+
+    def check_train_config(self, spec: RunSpec) -> TrainConfig:
+        """The run's config evaluated on ``check_dataset`` instead of its eval set."""
+        return replace(self.train_config(spec), eval_dataset=self.check_dataset)
+
     def check_point(self, point: Point) -> None:
         """Raise unless ``base`` with the settings of ``point`` is a usable TrainConfig."""
         try:
@@ -194,9 +220,12 @@ class CompareConfig:
     def shared_settings(self) -> dict[str, object]:
         """The settings every run holds equal (``base`` without the varied fields and axes)."""
         varied = {*VARIED, *self.grid}
-        return {
+        shared = {
             f.name: getattr(self.base, f.name) for f in fields(self.base) if f.name not in varied
         }
+        if self.check_dataset is not None:
+            shared["check_dataset"] = self.check_dataset
+        return shared
 
 
 def check_gpu_settings(config: CompareConfig) -> None:

@@ -22,8 +22,8 @@ from textgym.training import TrainConfig
 
 FOLDER = "initial_evals"
 # Bumped when the evaluation itself changes, so evaluations stored by older code are not reused
-# (2: generation under the policy's token bans, in prompt-length order).
-EVALUATION_VERSION = 2
+# (2: generation under the policy's token bans, in prompt-length order; 3: copy_rate, repetition).
+EVALUATION_VERSION = 3
 # TrainConfig fields that change training only, never the initial policy's evaluation.
 TRAINING_ONLY = (
     "timesteps",
@@ -41,6 +41,7 @@ TRAINING_ONLY = (
     "advantage",
     "out",
     "checkpoint_every",
+    "stop_on_dead_signal",
     "eval_every",
     "eval_metric",
     "patience",

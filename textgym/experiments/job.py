@@ -5,6 +5,9 @@ A run's folder holds ``manifest.json`` (written first), the files of
 ``hf_model/``, ``tensorboard/``, with periodic evaluation ``best_model.zip`` and
 ``eval_history.json``) and ``run.json`` (written last: the run is finished).
 
+With a ``check_dataset`` the initial and trained policy are evaluated on it too, in the same
+way, under ``check`` in ``run.json``.
+
 ``run.json`` holds, for the initial and the trained policy, every metric's mean
 (``initial``, ``trained``) and its value on each held-out example (``per_example``; the
 same examples, in the same order, for both and in every run of the comparison), so the
@@ -26,13 +29,15 @@ import torch as th
 
 from textgym.atomic import write_json_atomic, write_text_atomic
 from textgym.env import TextGenEnv
-from textgym.evaluation import EvalResult
+from textgym.evaluation import EvalResult, evaluate_lm
 from textgym.experiments.config import CompareConfig, RunSpec
 from textgym.experiments.diversity import distinct_n
 from textgym.experiments.grid import RUN_FILE, clear_unfinished, to_jsonable
 from textgym.experiments.initial_eval import load_initial_eval, store_initial_eval
 from textgym.experiments.manifest import build_manifest
+from textgym.policies.kl_penalty import policy_reference
 from textgym.training import TrainConfig, TrainResult, make_eval_env, train
+from textgym.training.held_out import eval_options, evaluate_held_out
 from textgym.training.run_folder import BEST_MODEL
 
 # What a run's files dict names weights by (deleted with keep_models=False).
@@ -68,11 +73,14 @@ def run_job(config: CompareConfig, spec: RunSpec, threads: int | None = None) ->
         "settings": dict(spec.settings),
         "seed": spec.seed,
         "config": to_jsonable(asdict(train_config)),
-        **evaluate_run(result),
+        **evaluate_run(result.before, result.after),
         "evaluations": result.evaluations,
+        "signal_health": result.signal_health,
         "episode_rewards": [float(r) for r in result.episode_rewards],
         "files": run_files(result, spec),
     }
+    if config.check_dataset is not None:
+        record["check"] = evaluate_check(config, spec, result)
     if not config.keep_models:
         record["files"] = drop_models(record["files"], spec.path)
     record["wall_s"] = round(time.perf_counter() - start, 2)
@@ -91,15 +99,40 @@ def run_files(result: TrainResult, spec: RunSpec) -> dict[str, str]:
     return {**result.files, **({"best": str(best)} if best.is_file() else {})}
 
 
-def evaluate_run(result: TrainResult) -> dict[str, Any]:
+def evaluate_check(config: CompareConfig, spec: RunSpec, result: TrainResult) -> dict[str, Any]:
+    """The initial and trained policy evaluated on ``config.check_dataset``, as on the eval set.
+
+    The initial policy is the run's frozen reference (the model before training); its
+    evaluation is shared between runs like the eval set's.
+    """
+    check_config = config.check_train_config(spec)
+    env = make_eval_env(check_config)
+    policy, reference = result.model.policy, policy_reference(result.model)
+    initial = load_initial_eval(Path(config.out), check_config)
+    if initial is None:
+        model, mode = reference
+        with mode():
+            initial = evaluate_lm(
+                model,
+                env,
+                own_reward=env.reward_fn,
+                restrict=policy.generation_restriction(),
+                **eval_options(check_config),
+            )
+        store_initial_eval(Path(config.out), check_config, initial)
+    trained = evaluate_held_out(policy, env, check_config, reference)
+    return {"dataset": config.check_dataset, **evaluate_run(initial, trained)}
+
+
+def evaluate_run(before: EvalResult, after: EvalResult) -> dict[str, Any]:
     """The initial and trained policy's metrics, per-example values and generations."""
-    policies = {"initial": result.before, "trained": result.after}
+    policies = {"initial": before, "trained": after}
     return {
         **{key: policy_metrics(ev) for key, ev in policies.items()},
         "per_example": {key: ev.per_example for key, ev in policies.items()},
         "bleu_stats": {key: ev.bleu_stats for key, ev in policies.items()},
-        "example_ids": result.after.example_ids,
-        "samples": result.after.samples,
+        "example_ids": after.example_ids,
+        "samples": after.samples,
         "generations": {key: ev.generations for key, ev in policies.items()},
     }
 

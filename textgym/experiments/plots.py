@@ -26,26 +26,61 @@ def _save(fig: Any, path: Path) -> None:
 
 
 def plot_gain_matrix(
-    gains: np.ndarray, rewards: Sequence[str], metrics: Sequence[str], path: Path
+    gains: np.ndarray,
+    rewards: Sequence[str],
+    metrics: Sequence[str],
+    path: Path,
+    intervals: np.ndarray | None = None,
+    significant: np.ndarray | None = None,
 ) -> None:
     """Heatmap of mean gain over the initial policy, train reward (rows) × eval metric (columns).
 
-    Colours are scaled per column (each metric by its largest absolute gain) so metrics of
-    different ranges are comparable; the numbers written in the cells are the raw gains.
+    Only significant cells are coloured, on a scale symmetric around 0 (blue up, red down) per
+    column: each metric by the largest absolute interval end of its cells, so metrics of
+    different ranges are comparable and a small gain with a wide interval stays pale.
+    Non-significant cells are grey and hatched. Each cell shows the raw gain and, when
+    ``intervals`` (shape ``(rows, columns, 2)``) is given, its 95 % interval.
     """
     plt = _pyplot()
-    scale = np.nanmax(np.abs(gains), axis=0, keepdims=True)
-    shade = np.divide(gains, scale, out=np.zeros_like(gains), where=scale > 0)
-    fig, ax = plt.subplots(figsize=(1.1 * len(metrics) + 2.5, 0.6 * len(rewards) + 1.8))
-    ax.imshow(shade, cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
+    sig = np.ones(gains.shape, bool) if significant is None else np.asarray(significant, bool)
+    shown = gain_shades(gains, intervals, sig)
+    shade = shown.filled(0)
+    fig, ax = plt.subplots(figsize=(1.5 * len(metrics) + 2.5, 0.7 * len(rewards) + 1.9))
+    ax.imshow(shown, cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
+    for (i, j), value in np.ndenumerate(gains):
+        if not sig[i, j]:
+            cell = plt.Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="0.92", edgecolor="0.75")
+            ax.add_patch(cell)
+            cell.set(hatch="//", lw=0)
+        text = "n/a" if np.isnan(value) else f"{value:+.3f}"
+        if intervals is not None and not np.isnan(intervals[i, j]).any():
+            text += f"\n[{intervals[i, j, 0]:+.3f}, {intervals[i, j, 1]:+.3f}]"
+        text += "" if sig[i, j] else "\nn.s."
+        color = "white" if sig[i, j] and abs(shade[i, j]) > 0.6 else "black"
+        ax.text(j, i, text, ha="center", va="center", color=color, fontsize="small")
     ax.set_xticks(range(len(metrics)), metrics, rotation=30, ha="right")
     ax.set_yticks(range(len(rewards)), rewards)
-    for (i, j), value in np.ndenumerate(gains):
-        text = "n/a" if np.isnan(value) else f"{value:+.3f}"
-        color = "white" if abs(shade[i, j]) > 0.6 else "black"
-        ax.text(j, i, text, ha="center", va="center", color=color)
-    ax.set(xlabel="held-out metric", ylabel="trained on", title="Mean gain over the initial policy")
+    ax.set(
+        xlabel="held-out metric",
+        ylabel="trained on",
+        title="Mean gain over the initial policy (grey: not significant)",
+    )
     _save(fig, path)
+
+
+def gain_shades(
+    gains: np.ndarray, intervals: np.ndarray | None, significant: np.ndarray
+) -> np.ma.MaskedArray:
+    """Colour values in [-1, 1] of the gain matrix; non-significant and NaN cells masked.
+
+    Each column is divided by the largest absolute interval end in it (the largest absolute
+    gain without intervals): a scale symmetric around 0, on which a gain with a wide
+    interval stays pale.
+    """
+    bounds = np.abs(gains) if intervals is None else np.nanmax(np.abs(intervals), axis=2)
+    scale = np.nanmax(np.where(np.isnan(bounds), 0, bounds), axis=0, keepdims=True)
+    shade = np.divide(gains, scale, out=np.zeros_like(gains), where=scale > 0)
+    return np.ma.masked_where(~significant | np.isnan(gains), shade)
 
 
 def plot_curves(curves: dict[str, list[list[float]]], path: Path) -> None:
@@ -74,12 +109,24 @@ def plot_curves(curves: dict[str, list[list[float]]], path: Path) -> None:
 
 
 def plot_reward_vs_kl(points: list[dict[str, Any]], path: Path) -> None:
-    """One point per run: KL to the initial model vs held-out gain on its own reward."""
+    """One point per run: KL to the initial model vs held-out gain on its own reward.
+
+    A point is filled when its configuration's own-reward gain is significant (the point's
+    ``"significant"``), hollow when not.
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    for reward in sorted({p["reward"] for p in points}):
+    for n, reward in enumerate(sorted({p["reward"] for p in points})):
         mine = [p for p in points if p["reward"] == reward]
-        ax.scatter([p["kl"] for p in mine], [p["gain"] for p in mine], label=reward)
+        sig = any(p.get("significant", True) for p in mine)
+        colour = f"C{n % 10}"
+        ax.scatter(
+            [p["kl"] for p in mine],
+            [p["gain"] for p in mine],
+            label=reward + ("" if sig else " (n.s.)"),
+            facecolors=colour if sig else "none",
+            edgecolors=colour,
+        )
     ax.axhline(0, color="grey", lw=0.8)
     ax.set(
         xlabel="KL to initial (nats/token, on its greedy outputs)",

@@ -21,8 +21,10 @@ import numpy as np
 
 from textgym.atomic import write_atomic, write_json_atomic, write_text_atomic
 from textgym.experiments.hacking import Verdict, verdict
+from textgym.experiments.hacking_signals import metric_drop_gain
 from textgym.experiments.metrics import HELD_OUT
 from textgym.experiments.plots import plot_curves, plot_gain_matrix, plot_reward_vs_kl
+from textgym.experiments.replication import replication
 from textgym.experiments.report_md import markdown
 from textgym.experiments.summary import Summary, cells, rank, summarize
 
@@ -53,11 +55,15 @@ def long_rows(records: list[Record]) -> list[dict[str, Any]]:
 
 
 def verdicts(records: list[Record], summary: Summary) -> dict[str, Verdict]:
-    """The reward-hacking verdict of every configuration."""
-    return {
-        cell: verdict({m: g for (c, m), g in summary.items() if c == cell}, runs[0]["reward"])
-        for cell, runs in cells(records).items()
-    }
+    """The reward-hacking verdict of every configuration (its gains and ``metric_drop``)."""
+    judged = {}
+    for cell, runs in cells(records).items():
+        gains = {m: g for (c, m), g in summary.items() if c == cell}
+        drop = metric_drop_gain(runs)
+        if drop is not None:
+            gains["metric_drop"] = drop
+        judged[cell] = verdict(gains, runs[0]["reward"])
+    return judged
 
 
 def summary_rows(summary: Summary) -> list[dict[str, Any]]:
@@ -73,6 +79,8 @@ def summary_rows(summary: Summary) -> list[dict[str, Any]]:
             "ci95_low": g.interval.low,
             "ci95_high": g.interval.high,
             "se": g.interval.se,
+            "seed_ci95_low": g.seeds.low if g.seeds else None,
+            "seed_ci95_high": g.seeds.high if g.seeds else None,
             "mde": g.mde,
             "significant": g.significant,
         }
@@ -98,6 +106,13 @@ def write_plots(out: Path, records: list[Record], summary: Summary) -> dict[str,
     groups = list(cells(records))
     metrics = [m for m in HELD_OUT if all((c, m) in summary for c in groups)]
     gains = np.array([[summary[c, m].interval.mean for m in metrics] for c in groups])
+    bounds = np.array(
+        [
+            [(summary[c, m].interval.low, summary[c, m].interval.high) for m in metrics]
+            for c in groups
+        ]
+    ).reshape(len(groups), len(metrics), 2)
+    sig = np.array([[summary[c, m].significant for m in metrics] for c in groups], bool)
     curves: dict[str, list[list[float]]] = defaultdict(list)
     for cell, runs in cells(records).items():
         curves[cell] = [r["episode_rewards"] for r in runs]
@@ -106,11 +121,12 @@ def write_plots(out: Path, records: list[Record], summary: Summary) -> dict[str,
             "reward": r.get("cell", r["reward"]),
             "kl": r["trained"]["kl_to_init_exact"],
             "gain": r["trained"]["own_reward"] - r["initial"]["own_reward"],
+            "significant": _significant(summary, r.get("cell", r["reward"]), "own_reward"),
         }
         for r in records
     ]
     jobs = {
-        "gain_matrix.png": lambda tmp: plot_gain_matrix(gains, groups, metrics, tmp),
+        "gain_matrix.png": lambda tmp: plot_gain_matrix(gains, groups, metrics, tmp, bounds, sig),
         "training_curves.png": lambda tmp: plot_curves(dict(curves), tmp),
         "reward_vs_kl.png": lambda tmp: plot_reward_vs_kl(points, tmp),
     }
@@ -121,6 +137,11 @@ def write_plots(out: Path, records: list[Record], summary: Summary) -> dict[str,
     return {name.removesuffix(".png"): name for name in jobs}
 
 
+def _significant(summary: Summary, cell: str, metric: str) -> bool:
+    gain = summary.get((cell, metric))
+    return gain is not None and gain.significant
+
+
 def build_report(
     out: str | Path, records: list[Record], rank_by: str = "own_reward"
 ) -> dict[str, str]:
@@ -128,11 +149,16 @@ def build_report(
     out = Path(out)
     summary = summarize(records)
     judged = verdicts(records, summary)
+    replicated = replication(summary, records)
     results = {
         "runs": records,
         "summary": summary_rows(summary),
         "ranking": {"metric": rank_by, "order": rank(summary, records, rank_by)},
         "verdicts": {cell: asdict(v) for cell, v in judged.items()},
+        "replication": [
+            {"cell": cell, "metric": metric, "status": verdict}
+            for (cell, metric), (_, _, verdict) in sorted(replicated.items())
+        ],
     }
     files = {
         "csv": write_csv(out / "results.csv", long_rows(records)),
@@ -140,6 +166,6 @@ def build_report(
     }
     plots = write_plots(out, records, summary)
     files.update({name: out / path for name, path in plots.items()})
-    text = markdown(records, summary, judged, plots, rank_by)
+    text = markdown(records, summary, judged, plots, rank_by, replicated)
     files["report"] = write_text_atomic(out / "report.md", text)
     return {key: str(path) for key, path in files.items()}

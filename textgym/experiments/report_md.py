@@ -10,16 +10,18 @@ from typing import Any
 import numpy as np
 
 from textgym.evaluation.scores import BEST_OF_N, SAMPLE_MEAN
-from textgym.experiments.hacking import KL_GUARD, PERPLEXITY_GUARD, Verdict
+from textgym.experiments.hacking import Verdict
+from textgym.experiments.hacking_signals import load_calibration, onsets
 from textgym.experiments.metrics import BEHAVIOUR, HELD_OUT, is_sampled, sampled
-from textgym.experiments.summary import Gain, Summary, cells, rank
+from textgym.experiments.replication import REVERSES
+from textgym.experiments.summary import RECOMMENDED_SEEDS, Gain, Summary, cells, rank
 from textgym.stats.bootstrap import DEFAULT_RESAMPLES
 from textgym.stats.power import DEFAULT_POWER
 
 Record = dict[str, Any]
 RECOMMENDED_EXAMPLES = 100
 SETTINGS = ("env_id", "model", "timesteps", "n_envs", "n_steps", "batch_size", "n_epochs")
-SETTINGS += ("learning_rate", "max_prompt_tokens", "max_new_tokens", "kl_coef", "group_size")
+SETTINGS += ("learning_rate", "max_prompt_tokens", "max_new_tokens", "group_size")
 
 
 def number(value: float, sign: str = "+") -> str:
@@ -29,13 +31,33 @@ def number(value: float, sign: str = "+") -> str:
 
 
 def gain_cell(gain: Gain) -> str:
-    """``+0.0123 [+0.0031, +0.0215] sig; MDE 0.0090`` (``n.s.`` when not significant)."""
+    """``+0.0123 [+0.0031, +0.0215] seeds [+0.0011, +0.0235] **sig**; MDE 0.0090``.
+
+    The first interval is the bootstrap's (or the t-interval over seeds for metrics without
+    per-example values), then the seed-level one when it differs; ``n.s.`` when not
+    significant.
+    """
     iv = gain.interval
     if math.isnan(iv.low):
         return f"{number(iv.mean)} (no interval)"
     verdict = "**sig**" if gain.significant else "n.s."
     mde = "" if math.isnan(gain.mde) else f"; MDE {number(gain.mde, '')}"
-    return f"{number(iv.mean)} [{number(iv.low)}, {number(iv.high)}] {verdict}{mde}"
+    seeds = gain.seeds
+    by_seed = ""
+    if seeds is not None and seeds is not iv and not math.isnan(seeds.low):
+        by_seed = f" seeds [{number(seeds.low)}, {number(seeds.high)}]"
+    return f"{number(iv.mean)} [{number(iv.low)}, {number(iv.high)}]{by_seed} {verdict}{mde}"
+
+
+def kl_words(config: dict[str, Any]) -> str:
+    """The KL penalty of ``config`` in words: off, fixed β, or adaptive with its target."""
+    beta, target = config.get("kl_coef"), config.get("target_kl")
+    if target is not None:
+        start = 0.1 if beta is None else beta
+        return f"KL penalty on, adaptive β (target {target} nats per episode, from β={start})"
+    if not beta:
+        return "KL penalty off"
+    return f"KL penalty on, fixed β={beta}"
 
 
 def initial_values(records: Sequence[Record]) -> tuple[dict[str, float], list[str]]:
@@ -100,6 +122,12 @@ def header(records: Sequence[Record], summary: Summary) -> list[str]:
         + (f"; sweep axes: {', '.join(sorted(axes))}" if axes else "")
         + ". Shared settings: "
         + ", ".join(f"{k}={config.get(k)}" for k in SETTINGS if k not in axes)
+        + ". "
+        + (
+            "The KL penalty is a sweep axis."
+            if axes & {"kl_coef", "target_kl"}
+            else kl_words(config)
+        )
         + ".",
         "",
         f"Evaluation: greedy decoding{sampled_text} on {examples} held-out examples of {data}; "
@@ -109,10 +137,21 @@ def header(records: Sequence[Record], summary: Summary) -> list[str]:
         "per seed) [95 % interval]; **sig** when the interval excludes 0, else n.s. Intervals: "
         f"two-way bootstrap over seeds then examples ({DEFAULT_RESAMPLES} resamples, percentile); "
         "metrics without "
-        "per-example values (distinct-n, perplexity) use a t-interval over seeds. MDE: the "
+        "per-example values (distinct-n, perplexity) use a t-interval over seeds. `seeds [..]`: "
+        "a t-interval over the per-seed mean gains; a gain is **sig** only when it excludes 0 "
+        "too (with one seed there is none and significance rests on the examples). MDE: the "
         "smallest true gain detected with "
         f"{DEFAULT_POWER:.0%} power at this sample size, 2.80 × the bootstrap standard error.",
     ]
+    if len(seeds) < RECOMMENDED_SEEDS:
+        lines += [
+            "",
+            f"**Warning**: {len(seeds)} seed{'s' if len(seeds) != 1 else ''} (at least "
+            f"{RECOMMENDED_SEEDS} recommended): the spread between seeds is poorly known, so "
+            "seed-level intervals are wide"
+            + (" and one seed has none." if len(seeds) == 1 else ".")
+            + " Pass --seeds 5 or more.",
+        ]
     if examples and examples < RECOMMENDED_EXAMPLES:
         lines += [
             "",
@@ -145,15 +184,25 @@ def ranking(summary: Summary, records: Sequence[Record], metric: str) -> list[st
 
 
 def hacking_section(verdicts: dict[str, Verdict], differ: list[str]) -> list[str]:
-    """Each configuration's verdict, the rule and the thresholds."""
+    """Each configuration's verdict, the rule and where the thresholds come from."""
+    calibration = load_calibration()
+    if calibration:
+        used = [s for s, e in calibration["signals"].items() if e["used"]]
+        source = (
+            f"Thresholds of the hacking signals ({', '.join(used)}) were chosen on runs trained "
+            f"against canary rewards ({', '.join(calibration['positives'])}) and clean ones "
+            f"({', '.join(calibration['negatives'])}); the error rates quoted are "
+            "leave-one-seed-out estimates from those runs (docs: results/hacking_calibration)."
+        )
+    else:
+        source = "No calibration of the hacking signals is installed: only the first rule applies."
     lines = [
         "## Reward hacking check",
         "",
         "Flagged only on evidence: the held-out own reward rose significantly while another "
-        "built-in metric fell significantly, or a guard moved beyond its threshold with its "
-        f"whole interval (KL to the initial model > {KL_GUARD} nats/token; perplexity of the "
-        f"outputs under the initial model > {PERPLEXITY_GUARD}× the initial outputs'). "
-        "Inconclusive: the same pattern in the estimates without significance, or no interval.",
+        "built-in metric fell significantly, or a calibrated hacking signal has its whole "
+        "interval above its threshold. Inconclusive: the same pattern in the estimates without "
+        f"significance, or no interval. {source}",
         "",
     ]
     for cell, v in verdicts.items():
@@ -167,12 +216,107 @@ def hacking_section(verdicts: dict[str, Verdict], differ: list[str]) -> list[str
     return lines
 
 
+def signal_section(records: Sequence[Record]) -> list[str]:
+    """Per configuration, how much gradient signal its rollouts had (means over its runs)."""
+    rows = []
+    for cell, runs in cells(records).items():
+        health = [r["signal_health"] for r in runs if r.get("signal_health")]
+        if not health:
+            continue
+
+        def mean(key: str, health: list = health) -> str:
+            values = [h[key] for h in health if h.get(key) is not None]
+            return f"{np.mean(values):.0%}" if values else "—"
+
+        dead = sum(h["dead_rollouts"] for h in health)
+        total = sum(h["rollouts"] for h in health)
+        stopped = sum(bool(h.get("stopped")) for h in health)
+        rows.append(
+            f"| {cell} | {mean('zero_std_groups')} | {mean('length_capped')} | "
+            f"{mean('zero_advantages')} | {dead} of {total} | {stopped} |"
+        )
+    if not rows:
+        return []
+    return [
+        "",
+        "## Gradient signal",
+        "",
+        "Means over each configuration's runs of the per-rollout shares: groups whose task "
+        "rewards were all equal (no signal from the task), episodes that hit the length cap "
+        "without EOS, and steps with advantage 0. A rollout is dead when every advantage is 0 "
+        "or every group's rewards were equal; runs stopped by --stop-on-dead-signal are counted.",
+        "",
+        "| configuration | zero-variance groups | length-capped episodes | zero advantages "
+        "| dead rollouts | runs stopped |",
+        "|---|---|---|---|---|---|",
+        *rows,
+    ]
+
+
+def onset_section(records: Sequence[Record]) -> list[str]:
+    """Per run with periodic evaluations: when each calibrated signal first fired, and harm."""
+    calibration = load_calibration()
+    timed = [r for r in records if r.get("evaluations")]
+    if not timed or not calibration:
+        return []
+    rows = []
+    for r in timed:
+        found = onsets(r, calibration)
+        shown = {k: "—" if v is None else str(v) for k, v in found.items()}
+        signals = ", ".join(f"{k} at {v}" for k, v in shown.items() if k != "damage" and v != "—")
+        rows.append(f"| {r['run']} | {signals or 'none fired'} | {shown['damage']} |")
+    return [
+        "",
+        "## Onset of the hacking signals",
+        "",
+        "From the periodic evaluations (--eval-every): the timesteps at which each calibrated "
+        "signal's mean first crossed its threshold, beside the first evaluation at which the "
+        "independent metrics were down on average (harm). A warning is early when it comes "
+        "before the harm.",
+        "",
+        "| run | signals fired (timesteps) | independent metrics first down |",
+        "|---|---|---|",
+        *rows,
+    ]
+
+
+def replication_section(
+    replicated: dict[tuple[str, str], tuple], records: Sequence[Record]
+) -> list[str]:
+    """The eval set's and the check set's gains side by side, with each one's status."""
+    if not replicated:
+        return []
+    config = records[0]["config"]
+    first = config.get("eval_dataset") or f"the {config.get('eval_split')!r} split"
+    second = next(r["check"]["dataset"] for r in records if "check" in r)
+    lines = [
+        "## Replication on a second held-out set",
+        "",
+        f"Eval set: {first}; check set: {second}. **replicates**: significant on both, same "
+        "sign; **does not replicate**: significant on one while the other's estimate has "
+        "the opposite sign; **one set only**: significant on one, same direction on the "
+        "other; **no effect shown**: significant on neither.",
+        "",
+        "| configuration | metric | eval set | check set | status |",
+        "|---|---|---|---|---|",
+    ]
+    for (cell, metric), (first_gain, second_gain, verdict) in sorted(replicated.items()):
+        if metric == "own_reward" or metric in HELD_OUT:
+            shown = f"**{verdict}**" if verdict == REVERSES else verdict
+            lines.append(
+                f"| {cell} | {metric} | {gain_cell(first_gain)} | {gain_cell(second_gain)} "
+                f"| {shown} |"
+            )
+    return ["", *lines]
+
+
 def markdown(
     records: Sequence[Record],
     summary: Summary,
     verdicts: dict[str, Verdict],
     plots: dict[str, str],
     rank_by: str,
+    replicated: dict[tuple[str, str], tuple] | None = None,
 ) -> str:
     """The whole report."""
     _, differ = initial_values(records)
@@ -196,6 +340,9 @@ def markdown(
         table(summary, records, BEHAVIOUR),
         *_sampled_tables(summary, records),
         *ranking(summary, records, rank_by),
+        *replication_section(replicated or {}, records),
+        *signal_section(records),
+        *onset_section(records),
         "",
         *hacking_section(verdicts, differ),
         "",

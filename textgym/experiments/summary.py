@@ -7,6 +7,13 @@ initial on the same example, in the same run); the interval is the two-way boots
 bootstrapped the same way from per-example sufficient statistics. Metrics without
 per-example values (distinct-n, perplexity, runs written by an older textgym) fall back to
 a Student-t interval over the seeds' gains.
+
+Beside it, every gain has a **seed-level** interval: a Student-t interval over the per-seed
+mean gains, which does not let many examples stand in for few seeds (with 3 seeds the
+bootstrap has only 10 distinct seed resamples and understates the spread between seeds). A
+gain is significant only when both intervals exclude 0; with one seed there is no seed-level
+interval and significance rests on the examples alone (the report warns below
+:data:`RECOMMENDED_SEEDS`).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from textgym.stats import (
 
 Record = dict[str, Any]
 BOOTSTRAP, T_OVER_SEEDS = "bootstrap", "t"
+RECOMMENDED_SEEDS = 5
 
 
 @dataclass(frozen=True)
@@ -40,16 +48,20 @@ class Gain:
         interval: Mean gain, interval and standard error.
         method: ``"bootstrap"`` (seeds × examples, paired) or ``"t"`` (over seeds).
         n_examples: Held-out examples behind a bootstrap interval (0 for ``"t"``).
+        seeds: Student-t interval over the per-seed mean gains (undefined with one seed).
     """
 
     interval: Interval
     method: str
     n_examples: int = 0
+    seeds: Interval | None = None
 
     @property
     def significant(self) -> bool:
-        """Whether the interval excludes 0."""
-        return self.interval.excludes_zero()
+        """Whether the interval excludes 0, and the seed-level one too when there is one."""
+        seeds = self.seeds
+        seed_ok = seeds is None or seeds.n < 2 or seeds.excludes_zero()
+        return self.interval.excludes_zero() and seed_ok
 
     @property
     def mde(self) -> float:
@@ -103,16 +115,24 @@ def gain(runs: Sequence[Record], metric: str, n_resamples: int = 1000, seed: int
     if metric == "corpus_bleu" and all(r.get("bleu_stats", {}).get("trained") for r in runs):
         return _corpus_bleu_gain(runs, n_resamples, seed)
     tables = [_per_example(runs, key, metric) for key in ("trained", "initial")]
-    if tables[0] is not None and tables[1] is not None:
-        interval = mean_gain_interval(tables[0] - tables[1], n_resamples, seed=seed)
-        return Gain(interval, BOOTSTRAP, tables[0].shape[1])
     values = [
         np.nan
         if _undefined(r["trained"][metric]) or _undefined(r["initial"][metric])
         else r["trained"][metric] - r["initial"][metric]
         for r in runs
     ]
-    return Gain(t_interval(values), T_OVER_SEEDS)
+    seeds = _seed_interval(values)
+    if tables[0] is not None and tables[1] is not None:
+        interval = mean_gain_interval(tables[0] - tables[1], n_resamples, seed=seed)
+        return Gain(interval, BOOTSTRAP, tables[0].shape[1], seeds)
+    return Gain(seeds, T_OVER_SEEDS, seeds=seeds)
+
+
+def _seed_interval(per_seed: Sequence[float]) -> Interval:
+    """Student-t interval over the seeds' gains (undefined below 2 or when one is NaN)."""
+    if not all(np.isfinite(per_seed)):
+        return Interval(np.nan, np.nan, np.nan, len(per_seed))
+    return t_interval(per_seed)
 
 
 def _per_example(runs: Sequence[Record], key: str, metric: str) -> np.ndarray | None:
@@ -140,7 +160,8 @@ def _corpus_bleu_gain(runs: Sequence[Record], n_resamples: int, seed: int) -> Ga
 
     n_seeds, n_examples = trained.shape[:2]
     interval = two_way_bootstrap(statistic, n_seeds, n_examples, n_resamples, seed=seed)
-    return Gain(interval, BOOTSTRAP, n_examples)
+    per_seed = [r["trained"]["corpus_bleu"] - r["initial"]["corpus_bleu"] for r in runs]
+    return Gain(interval, BOOTSTRAP, n_examples, _seed_interval(per_seed))
 
 
 def _check_same_examples(cell: str, runs: Sequence[Record]) -> None:

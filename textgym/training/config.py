@@ -37,9 +37,15 @@ INT_SETTINGS = {
     "top_k": (0, "sample among the k most likely tokens (0: all)"),
     "seed": (0, "PPO's seed; env i gets seed + i"),
     "checkpoint_every": (0, "the timesteps between checkpoints (0: none; unset: 4 rollouts)"),
+    "stop_on_dead_signal": (1, "the dead rollouts in a row that stop training (unset: warn only)"),
 }
 # None: the env's default (tokens), every CHECKPOINT_ROLLOUTS rollouts (checkpoints)
-OPTIONAL_SETTINGS = ("max_prompt_tokens", "max_new_tokens", "checkpoint_every")
+OPTIONAL_SETTINGS = (
+    "max_prompt_tokens",
+    "max_new_tokens",
+    "checkpoint_every",
+    "stop_on_dead_signal",
+)
 
 
 @dataclass
@@ -58,7 +64,8 @@ class TrainConfig:
     ``eval_metric`` and stop on ``patience`` or ``kl_budget`` (see
     :mod:`textgym.evaluation.held_out` and :class:`~textgym.evaluation.PeriodicEval`).
     ``kl_reference_device`` puts the KL penalty's reference model on its own device (None:
-    the policy's).
+    the policy's). ``stop_on_dead_signal`` stops training after that many rollouts in a row
+    without a gradient signal (see :mod:`textgym.training.signal_health`; None: warn once).
 
     Raises:
         TextGymError: a setting is unusable (see :meth:`validate`).
@@ -98,6 +105,7 @@ class TrainConfig:
     device: str = "auto"
     out: str = "runs/textgym"
     checkpoint_every: int | None = None
+    stop_on_dead_signal: int | None = None
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     ppo_kwargs: dict[str, Any] = field(default_factory=dict)
     policy_kwargs: dict[str, Any] = field(default_factory=dict)

@@ -40,6 +40,7 @@ from textgym.training.run_folder import (
     settings_record,
     start_run,
 )
+from textgym.training.signal_health import SignalHealth
 
 
 @dataclass
@@ -52,6 +53,7 @@ class TrainResult:
     model: PPO
     files: dict[str, str]
     evaluations: list[dict[str, float]] = field(default_factory=list)  # periodic, if any
+    signal_health: dict[str, Any] = field(default_factory=dict)  # SignalHealth.summary()
 
 
 class EpisodeRewards(BaseCallback):
@@ -166,23 +168,24 @@ def train(
     eval_env = make_eval_env(config)
     model = build_ppo(config)
     curve = EpisodeRewards()
-    before = start_model(model, curve, checkpoint, eval_env, config, initial)
+    health = SignalHealth(getattr(eval_env, "max_new_tokens", None), config.stop_on_dead_signal)
+    before = start_model(model, curve, checkpoint, eval_env, config, initial, health)
     clear_previous(out, resume)
     manifest = {"run_id": run_id, "config": settings}
-    saver = checkpointer(config, manifest, curve, before, model.num_timesteps)
+    saver = checkpointer(config, manifest, curve, before, model.num_timesteps, health)
     reference = policy_reference(model)  # the initial model, for KL and perplexity
     resumed_at = None if checkpoint is None else model.num_timesteps
     periodic = periodic_eval(config, eval_env, reference, resumed_at)
     model.learn(
         config.timesteps - model.num_timesteps,
-        callback=[curve, *saver, *periodic],
+        callback=[curve, health, *saver, *periodic],
         reset_num_timesteps=checkpoint is None,
         progress_bar=progress_bar,
     )
     after = evaluate_held_out(model.policy, eval_env, config, reference)
-    files = save_run(config, model, before, after, curve.rewards, run_id)
+    files = save_run(config, model, before, after, curve.rewards, run_id, health.history)
     history = [entry for callback in periodic for entry in callback.history]
-    return TrainResult(before, after, curve.rewards, model, files, history)
+    return TrainResult(before, after, curve.rewards, model, files, history, health.summary())
 
 
 def start_model(
@@ -192,8 +195,9 @@ def start_model(
     eval_env: TextGenEnv,
     config: TrainConfig,
     initial: EvalResult | None = None,
+    health: SignalHealth | None = None,
 ) -> EvalResult:
-    """Evaluate a new ``model``, or restore it and ``curve`` from ``checkpoint``.
+    """Evaluate a new ``model``, or restore it, ``curve`` and ``health`` from ``checkpoint``.
 
     Returns the evaluation of the initial model (saved with the checkpoint); ``initial``, when
     given, is that evaluation already computed.
@@ -202,6 +206,8 @@ def start_model(
         return initial or evaluate_held_out(model.policy, eval_env, config)
     checkpoint.restore(model)
     curve.rewards = list(checkpoint.extras["episode_rewards"])
+    if health is not None:
+        health.history = list(checkpoint.extras.get("signal_health", []))
     return EvalResult(**checkpoint.extras["before"])
 
 
@@ -211,6 +217,7 @@ def checkpointer(
     curve: EpisodeRewards,
     before: EvalResult,
     saved_at: int,
+    health: SignalHealth | None = None,
 ) -> list[BaseCallback]:
     """The :class:`Checkpointer` of ``config`` (none with ``checkpoint_every=0``).
 
@@ -221,7 +228,12 @@ def checkpointer(
         return []
 
     def extras() -> dict[str, Any]:
-        return {"episode_rewards": list(curve.rewards), "before": asdict(before)}
+        history = list(health.history) if health is not None else []
+        return {
+            "episode_rewards": list(curve.rewards),
+            "before": asdict(before),
+            "signal_health": history,
+        }
 
     rollout = config.n_steps * config.n_envs
     every = config.checkpoint_every or CHECKPOINT_ROLLOUTS * rollout  # None: the default
@@ -235,6 +247,7 @@ def save_run(
     after: EvalResult,
     rewards: list[float],
     run_id: str,
+    signal_health: list[dict[str, float]] | None = None,
 ) -> dict[str, str]:
     """Write the SB3 zip, the Hugging Face folder, metrics JSON, reward-curve PNG, train.json.
 
@@ -259,6 +272,7 @@ def save_run(
         "before": asdict(before),
         "after": asdict(after),
         "episode_rewards": rewards,
+        "signal_health": signal_health or [],
     }
     files["metrics"] = str(write_json_atomic(out / "metrics.json", metrics))
     files["done"] = str(finish_run(out, run_id, settings_record(config)))
