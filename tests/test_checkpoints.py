@@ -281,3 +281,30 @@ def test_a_checkpoint_restores_the_whole_training_state(tiny_lm_dir, tmp_path):
         assert snapshot(getattr(fresh, name)) == snapshot(getattr(model, name)), name
     assert snapshot(rng_state()) == snapshot(checkpoint.state["model"]["rng"])
     assert checkpoint.extras == {"curve": [0.5]}
+
+
+def test_a_resumed_game_run_equals_the_uninterrupted_one(tiny_lm_dir, tmp_path, monkeypatch):
+    # Multi-turn: the conversation env's state (history, turn, partner) is in the checkpoint.
+    def game(out: Path) -> TrainConfig:
+        return TrainConfig(
+            env_id="TextGuessNumber-v0",
+            model=tiny_lm_dir,
+            timesteps=3 * ROLLOUT,
+            n_envs=2,
+            n_steps=8,
+            batch_size=16,
+            eval_examples=1,
+            learning_rate=1e-3,
+            checkpoint_every=1,
+            out=str(out),
+            env_kwargs={"max_turns": 2, "max_turn_tokens": 3},  # episodes of at most 6 steps
+        )
+
+    ref = train(game(tmp_path / "ref"), progress_bar=False)
+    run = game(tmp_path / "cut")
+    interrupt(monkeypatch, run, after=2 * ROLLOUT + 3)
+    assert saved_timesteps(tmp_path / "cut") == 2 * ROLLOUT
+    resumed = train(run, progress_bar=False, resume=True)
+    assert resumed.model._num_timesteps_at_start == 2 * ROLLOUT
+    assert_same_run(tmp_path / "ref", tmp_path / "cut")
+    assert resumed.episode_rewards == ref.episode_rewards

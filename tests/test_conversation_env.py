@@ -403,4 +403,3 @@ def test_stored_log_probs_hold_in_float64_over_partner_replies(tiny_lm_dir):
             )
         ulp = th.finfo(th.float32).eps * batch.old_log_prob.abs().max()
         th.testing.assert_close(log_prob, batch.old_log_prob, atol=float(2 * ulp), rtol=0)
-
