@@ -256,10 +256,15 @@ def test_baseline_strategies_and_the_example_script(tiny_default_model, tmp_path
     assert games["TextWordGuess-v0"]["players"]["consistent"]["success_rate"] > 0.9
 
 
-@pytest.mark.parametrize("env_id", ["TextGuessNumber-v0", "TextWordGuess-v0"])
-def test_built_in_games_pass_the_gymnasium_and_sb3_checkers(env_id, smol_tokenizer):
+@pytest.mark.parametrize(
+    "env_id", ["TextGuessNumber-v0", "TextWordGuess-v0", "TextSimulatedUser-v0"]
+)
+def test_built_in_games_pass_the_gymnasium_and_sb3_checkers(
+    env_id, smol_tokenizer, tiny_default_model, monkeypatch
+):
     import warnings
 
+    monkeypatch.setenv("TEXTGYM_CACHE", str(tiny_default_model))  # the simulated user: tiny LM
     from gymnasium.utils.env_checker import check_env as gym_check_env
     from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
@@ -403,3 +408,49 @@ def test_stored_log_probs_hold_in_float64_over_partner_replies(tiny_lm_dir):
             )
         ulp = th.finfo(th.float32).eps * batch.old_log_prob.abs().max()
         th.testing.assert_close(log_prob, batch.old_log_prob, atol=float(2 * ulp), rtol=0)
+
+
+def test_a_simulated_user_answers_each_turn_and_every_turn_is_scored(tiny_lm_dir):
+    from textgym.games import LMUser, simulated_user_game
+    from textgym.rewards import LengthPenalty
+
+    game = simulated_user_game("tiny_user", partner=LMUser(tiny_lm_dir, max_new_tokens=4))
+    turns = []
+    for _ in range(2):  # the same seed replays the same conversation
+        env = ConversationEnv(game, tokenizer=tiny_lm_dir, max_turns=2, max_turn_tokens=4)
+        env.reset(seed=3)
+        rewards = [say(env, text)[0] for text in ("the cat sat", "the cat sat on the cat")]
+        turns.append([m["content"] for m in env.history])
+        assert env.history[0]["role"] == "user" and env.history[1]["role"] == "assistant"
+        assert len(env.history) == 4 and env.history[2]["role"] == "user"  # one user reply
+        said = [m["content"] for m in env.history if m["role"] == "assistant"]
+        assert rewards == pytest.approx(
+            list(LengthPenalty(target_words=15)(said, [[""]] * 2, said))
+        )
+    assert turns[0] == turns[1] and turns[0][2].strip()
+
+
+def test_the_simulated_user_scores_turns_with_any_reward(tiny_lm_dir):
+    from textgym.games import LMUser, simulated_user_game
+
+    game = simulated_user_game(
+        "tiny_user_words", reward="word_count", partner=LMUser(tiny_lm_dir, max_new_tokens=3)
+    )
+    env = ConversationEnv(game, tokenizer=tiny_lm_dir, max_turns=1, max_turn_tokens=8)
+    env.reset(seed=0)
+    reward, done, _ = say(env, "the cat sat")
+    assert reward == 3.0 and done
+
+
+def test_train_on_the_simulated_user(tiny_lm_dir, tiny_default_model, tmp_path, monkeypatch):
+    import json
+
+    from textgym.cli import main
+
+    monkeypatch.setenv("TEXTGYM_CACHE", str(tiny_default_model))  # the partner: a tiny LM
+    short = '{"max_turns": 2, "max_turn_tokens": 6}'
+    args = game_train_args(tiny_lm_dir, tmp_path / "run", "--env-kwargs", short)
+    args[args.index("TextGuessNumber-v0")] = "TextSimulatedUser-v0"
+    assert main(args) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["after"]["metrics"]["turns"] > 0 and metrics["episode_rewards"]
