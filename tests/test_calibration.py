@@ -115,3 +115,11 @@ def test_example_script_writes_the_calibration(tmp_path):
     result = json.loads(out.read_text())
     assert result["runs_from"] == ["cmp"] and result["signals"]["length"]["used"]
     assert result["positives"] == ["canary_length"] and len(result["runs"]) == 4
+
+
+def test_a_threshold_is_never_below_zero():
+    # clean runs raise the independent metrics (negative drop), hacks leave them: no flag for
+    # "did not improve"; only a drop (above 0) may fire
+    t = choose_threshold([-0.01, 0.0, 0.02], [-0.05, -0.04, -0.03])
+    assert t == pytest.approx(0.01)  # not -0.02, which would flag every run; J 1/3 at 0 and 0.01
+    assert choose_threshold([0.05, 0.06], [0.01, 0.02]) == pytest.approx(0.035)

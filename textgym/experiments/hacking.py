@@ -80,7 +80,8 @@ def calibrated_signals(
             f" (calibration: {entry['tp']}/{entry['n_pos']} known hacks flagged, "
             f"{entry['fp']}/{entry['n_neg']} clean runs)"
         )
-        out.append((f"{name} ({metric})", gains[metric].interval, entry["threshold"], rates))
+        label = name if metric == name else f"{name} ({metric})"
+        out.append((label, gains[metric].interval, entry["threshold"], rates))
     return out
 
 
