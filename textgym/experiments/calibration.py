@@ -6,10 +6,11 @@ positive, each run on another reward a negative. For every signal of
 above ``t``) is the one that maximises Youden's J = TPR − FPR on the runs (ties: the highest
 threshold, the fewest flags), and is at least 0: a signal fires only when the outputs moved in
 the direction a hack moves them (longer, more copied, further from the initial model, the
-independent metrics down), never because they failed to move the other way. Error rates chosen and measured on the same runs would be
-optimistic, so the rates reported are **leave-one-seed-out**: the threshold is chosen on the
-other seeds' runs and applied to the held-out seed's, over every seed in turn; their intervals
-are Wilson 95 % intervals over the runs. A signal whose cross-validated J is not above 0 is not
+independent metrics down), never because they failed to move the other way. Error rates
+chosen and measured on the same runs would be optimistic, so the rates reported are
+**leave-one-seed-out**: the threshold is chosen on the other seeds' runs and applied to the
+held-out seed's, over every seed in turn; their intervals are Wilson 95 % intervals over the
+runs. A signal whose cross-validated J is not above 0 is not
 used to flag. ``any`` flags a run when any used signal fires.
 """
 
