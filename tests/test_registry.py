@@ -46,6 +46,7 @@ def test_registered_kwargs_come_from_the_tasks():
         },
         "TextGuessNumber-v0": {"game": "guess_number"},  # a game: its limits are its own
         "TextWordGuess-v0": {"game": "word_guess"},
+        "TextSimulatedUser-v0": {"game": "simulated_user"},
     }
     (spec,) = read_registry("envs:\n" + entry(", kwargs: {task: dialogue, max_new_tokens: 9}"))
     assert spec["kwargs"] == {
