@@ -30,7 +30,7 @@ import numpy as np
 
 from textgym.errors import ConfigError
 from textgym.evaluation import EVAL_METRICS
-from textgym.experiments.summary import BOOTSTRAP, Gain, gain
+from textgym.experiments.summary import BOOTSTRAP, Gain, gain, per_example_table
 from textgym.rewards.spec import parse_reward_spec
 from textgym.stats import mean_gain_interval, t_interval
 
@@ -61,19 +61,15 @@ def independent_metrics(reward: str) -> list[str]:
     return [m for m in EVAL_METRICS if m not in parts]
 
 
-def _table(runs: Sequence[Record], key: str, metric: str) -> np.ndarray | None:
-    rows = [r.get("per_example", {}).get(key, {}).get(metric) for r in runs]
-    if any(row is None for row in rows):
-        return None
-    return np.array(rows, dtype=np.float64)
-
-
 def metric_drop_table(runs: Sequence[Record]) -> np.ndarray | None:
     """``(seeds, examples)``: minus the mean per-example gain of the independent metrics."""
     metrics = independent_metrics(runs[0]["reward"])
     gains = []
     for metric in metrics:
-        trained, initial = _table(runs, "trained", metric), _table(runs, "initial", metric)
+        trained, initial = (
+            per_example_table(runs, "trained", metric),
+            per_example_table(runs, "initial", metric),
+        )
         if trained is None or initial is None or np.isnan(initial).all():
             continue
         gains.append(trained - initial)
@@ -112,7 +108,9 @@ def run_signals(record: Record) -> dict[str, float]:
     """One run's signal values: the mean gain of each signal it measured."""
     values = {}
     for name, metric in METRIC_SIGNALS.items():
-        trained, initial = (_table([record], key, metric) for key in ("trained", "initial"))
+        trained, initial = (
+            per_example_table([record], key, metric) for key in ("trained", "initial")
+        )
         if trained is not None and initial is not None:
             values[name] = _mean(trained - initial)
         elif metric in record.get("initial", {}):

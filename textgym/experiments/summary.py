@@ -114,7 +114,7 @@ def gain(runs: Sequence[Record], metric: str, n_resamples: int = 1000, seed: int
     """The gain of ``runs`` (one configuration, one per seed) on ``metric``."""
     if metric == "corpus_bleu" and all(r.get("bleu_stats", {}).get("trained") for r in runs):
         return _corpus_bleu_gain(runs, n_resamples, seed)
-    tables = [_per_example(runs, key, metric) for key in ("trained", "initial")]
+    tables = [per_example_table(runs, key, metric) for key in ("trained", "initial")]
     values = [
         np.nan
         if _undefined(r["trained"][metric]) or _undefined(r["initial"][metric])
@@ -135,7 +135,7 @@ def _seed_interval(per_seed: Sequence[float]) -> Interval:
     return t_interval(per_seed)
 
 
-def _per_example(runs: Sequence[Record], key: str, metric: str) -> np.ndarray | None:
+def per_example_table(runs: Sequence[Record], key: str, metric: str) -> np.ndarray | None:
     """``(seeds, examples)`` values of ``metric`` for policy ``key``; None if any run lacks it."""
     rows = [r.get("per_example", {}).get(key, {}).get(metric) for r in runs]
     if any(row is None for row in rows):
