@@ -241,3 +241,36 @@ def test_length_sorted_batches_give_each_example_its_own_greedy_output(
     batched = generate_sequences(lm, env, indices, batch_size=3)
     alone = [generate_sequences(lm, env, [i], batch_size=1)[0] for i in indices]
     assert batched == alone
+
+
+def test_the_drift_from_the_generation_pass_equals_a_separate_forward(lm, other_lm, env):
+    from textgym.evaluation.kl_to_initial import greedy_sequences
+
+    result = evaluate_lm(lm, env, 6, reference=other_lm, batch_size=4)
+    separate = kl_to_initial(lm, other_lm, greedy_sequences(lm, env, 6), env.vocab_size)
+    names = {"kl_to_init": "log_ratio", "kl_to_init_exact": "exact", "ref_nll": "nll"}
+    for key, name in names.items():
+        assert result.per_example[key] == pytest.approx(separate.per_sequence[name], abs=1e-5)
+    assert result.metrics["kl_to_init_exact"] > 1e-4
+
+
+def test_the_evaluated_lm_runs_no_second_pass_over_prompts(lm, other_lm, env):
+    """Only generate's prefills see whole prompts: the KL and NLL reuse the generation's logits."""
+    widths: dict[str, list[int]] = {"lm": [], "reference": []}
+    hooks = [
+        model.register_forward_pre_hook(
+            lambda _, args, kwargs, key=key: widths[key].append(kwargs["input_ids"].shape[1]),
+            with_kwargs=True,
+        )
+        for key, model in (("lm", lm), ("reference", other_lm))
+    ]
+    try:
+        evaluate_lm(lm, env, 6, batch_size=4)  # its own reference: no other forward at all
+        assert sum(w > 1 for w in widths["lm"]) == 2  # one prefill per batch of 4
+        widths["lm"].clear()
+        evaluate_lm(lm, env, 6, reference=other_lm, batch_size=4)
+        assert sum(w > 1 for w in widths["lm"]) == 2
+        assert len(widths["reference"]) == 2  # one teacher-forced pass per batch
+    finally:
+        for hook in hooks:
+            hook.remove()

@@ -14,8 +14,14 @@ import torch as th
 
 from textgym.env import TextGenEnv
 from textgym.errors import ConfigError
-from textgym.evaluation.generation import Restriction, Sequences, decode, generate_sequences
-from textgym.evaluation.kl_to_initial import kl_to_initial
+from textgym.evaluation.generation import (
+    Restriction,
+    Sequences,
+    decode,
+    generate_batches,
+    generate_sequences,
+)
+from textgym.evaluation.kl_to_initial import batch_drift, pooled_drift
 from textgym.evaluation.scores import corpus_bleu, per_example_scores, sampled_scores
 from textgym.evaluation.text_signals import copy_rate, repetition
 from textgym.rewards import RewardFunction, make_reward, needs_references
@@ -23,6 +29,8 @@ from textgym.rewards import RewardFunction, make_reward, needs_references
 if TYPE_CHECKING:
     from textgym.policies.sampling import SamplingConfig
 
+#: Prompts per ``generate`` call of an evaluation (see benchmarks/bench_eval.py).
+EVAL_BATCH_SIZE = 16
 EVAL_METRICS = ("rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "chrf")
 # A reference model and the context it runs in (see textgym.policies.kl_penalty.frozen_reference).
 Reference = tuple[th.nn.Module, Callable[[], AbstractContextManager]]
@@ -72,6 +80,7 @@ def evaluate_lm(
     sampling: SamplingConfig | None = None,
     seed: int = 0,
     restrict: Restriction | None = None,
+    batch_size: int = EVAL_BATCH_SIZE,
 ) -> EvalResult:
     """Generate greedily for the first ``n_examples`` of ``env``'s data and score them.
 
@@ -91,6 +100,8 @@ def evaluate_lm(
         restrict: The trained policy's token restriction
             (``policy.generation_restriction()``: its ``bad_words`` and ``allowed_tokens``),
             applied to the greedy outputs and the samples; None: unrestricted.
+        batch_size: Prompts per ``generate`` call (length-sorted); the LM's log-probs for the
+            KL and the perplexity come from the same pass.
 
     Raises:
         ConfigError: ``n_examples`` is not None nor an int >= 1, or ``samples`` is not an
@@ -98,13 +109,14 @@ def evaluate_lm(
     """
     _check_count("n_examples", n_examples, 1, none_ok=True)
     _check_count("samples", samples, 0)
+    _check_count("batch_size", batch_size, 1)
     rewards = {name: make_reward(name) for name in metrics}
     if own_reward is not None:
         rewards["own_reward"] = make_reward(own_reward)
     indices = list(range(min(n_examples or len(env.examples), len(env.examples))))
     examples = [env.examples[i] for i in indices]
     refs, sources = [ex.references for ex in examples], [ex.source for ex in examples]
-    sequences = generate_sequences(lm, env, indices, restrict=restrict)
+    sequences, drift, nll = _generate_and_drift(lm, env, indices, reference, restrict, batch_size)
     texts = decode(env, sequences)
     if not all(refs):  # prompt-only data: the metrics that read references are NaN
         rewards = {name: fn for name, fn in rewards.items() if not needs_references(fn)}
@@ -116,10 +128,9 @@ def evaluate_lm(
         [copy_rate(t, s) for t, s in zip(texts, sources, strict=True)]
     )
     per_example["repetition"] = np.array([repetition(t) for t in texts])
-    drift, nll = _drift(lm, env, sequences, reference)
     per_example.update(drift)
     if samples:
-        drawn = _sample(lm, env, indices, samples, sampling, seed, restrict)
+        drawn = _sample(lm, env, indices, samples, sampling, seed, restrict, batch_size)
         per_example.update(sampled_scores(rewards, drawn, refs, sources, samples))
     bleu, stats = corpus_bleu(texts, refs) if all(refs) else (math.nan, [])
     means = {name: _nanmean(values) for name, values in per_example.items()}
@@ -135,17 +146,35 @@ def evaluate_lm(
     )
 
 
-def _drift(
+def _generate_and_drift(
     lm: th.nn.Module,
     env: TextGenEnv,
-    sequences: Sequences,
+    indices: Sequence[int],
     reference: Reference | th.nn.Module | None,
-) -> tuple[dict[str, np.ndarray], float]:
-    """Per example: KL (log-ratio, exact) and NLL under ``reference``; the pooled NLL."""
+    restrict: Restriction | None,
+    batch_size: int,
+) -> tuple[Sequences, dict[str, np.ndarray], float]:
+    """Greedy generations; per example the KL (log-ratio, exact) and NLL under ``reference``.
+
+    The trained model's log-probs come from the generation pass itself, so only the
+    reference runs a second forward pass (none when ``reference`` is None). Also returns the
+    token-pooled NLL.
+    """
     model, mode = reference if isinstance(reference, tuple) else (reference, nullcontext)
-    drift = kl_to_initial(lm, model, sequences, env.vocab_size, mode)
+    sequences: Sequences = [([], [])] * len(indices)
+    sums: dict[int, dict[str, float]] = {}
+    for batch in generate_batches(lm, env, indices, batch_size, restrict=restrict, log_probs=True):
+        usable = [j for j, (prompt, new) in enumerate(batch.sequences) if prompt and new]
+        pairs = [batch.sequences[j] for j in usable]
+        lps = [batch.log_probs[j] for j in usable]
+        values = batch_drift(lps, model, pairs, env.vocab_size, mode) if pairs else []
+        sums.update(zip((batch.positions[j] for j in usable), values, strict=True))
+        for i, pair in zip(batch.positions, batch.sequences, strict=True):
+            sequences[i] = pair
+    drift = pooled_drift(sequences, sums)
     names = {"kl_to_init": "log_ratio", "kl_to_init_exact": "exact", "ref_nll": "nll"}
-    return {key: np.array(drift.per_sequence[name]) for key, name in names.items()}, drift.nll
+    per_example = {key: np.array(drift.per_sequence[name]) for key, name in names.items()}
+    return sequences, per_example, drift.nll
 
 
 def _sample(
@@ -156,12 +185,13 @@ def _sample(
     sampling: SamplingConfig | None,
     seed: int,
     restrict: Restriction | None,
+    batch_size: int,
 ) -> list[str]:
     """``samples`` sampled outputs for each example at ``indices``, example-major."""
     with _seeded(lm, seed):
         repeated = [i for i in indices for _ in range(samples)]
         drawn = generate_sequences(
-            lm, env, repeated, greedy=False, sampling=sampling, restrict=restrict
+            lm, env, repeated, batch_size, greedy=False, sampling=sampling, restrict=restrict
         )
         return decode(env, drawn)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch as th
@@ -48,17 +49,65 @@ def generate_sequences(
         ``(prompt_ids, generated_ids)`` pairs; each generation is cut after its first EOS
         (kept).
     """
+    sequences: Sequences = [([], [])] * len(indices)
+    for batch in generate_batches(lm, env, indices, batch_size, greedy, sampling, restrict):
+        for i, pair in zip(batch.positions, batch.sequences, strict=True):
+            sequences[i] = pair
+    return sequences
+
+
+@dataclass
+class GeneratedBatch:
+    """One ``generate`` call of :func:`generate_batches`.
+
+    Attributes:
+        positions: Where in ``indices`` each row's example stands.
+        sequences: ``(prompt_ids, generated_ids)`` per row, cut after the first EOS (kept).
+        log_probs: With ``log_probs=True``, per row the float64 log-softmax of the LM's own
+            logits (over the first ``env.vocab_size``, before any restriction) at each
+            generated position, shape ``(len(generated_ids), vocab_size)``; else None.
+    """
+
+    positions: list[int]
+    sequences: Sequences
+    log_probs: list[th.Tensor] | None = None
+
+
+@th.no_grad()
+def generate_batches(
+    lm: th.nn.Module,
+    env: TextGenEnv,
+    indices: Sequence[int],
+    batch_size: int = 16,
+    greedy: bool = True,
+    sampling: SamplingConfig | None = None,
+    restrict: Restriction | None = None,
+    log_probs: bool = False,
+) -> Iterator[GeneratedBatch]:
+    """:func:`generate_sequences` one batch at a time, with the log-probs the pass computed.
+
+    Prompts are batched in order of length (less padding). The log-probs come from the same
+    forward passes that chose the tokens, so a caller that needs them (the KL to the initial
+    model, the perplexity) runs no second pass over the prompts and generations.
+    """
     prompts = [env.prompts.build(env.examples[i])[0] for i in indices]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # less padding
-    sequences: Sequences = [([], [])] * len(prompts)
     options = _decoding(greedy, sampling)
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
-        rows = _generate(lm, env, [prompts[i] for i in batch], options, restrict)
-        for i, row in zip(batch, rows, strict=True):
-            cut = next((t + 1 for t, tok in enumerate(row) if tok in env.eos_token_ids), len(row))
-            sequences[i] = (prompts[i], row[:cut])
-    return sequences
+        rows, logits = _generate(lm, env, [prompts[i] for i in batch], options, restrict, log_probs)
+        cuts = [
+            next((t + 1 for t, tok in enumerate(row) if tok in env.eos_token_ids), len(row))
+            for row in rows
+        ]
+        pairs = [(prompts[i], row[:cut]) for i, row, cut in zip(batch, rows, cuts, strict=True)]
+        lps = None
+        if logits is not None:
+            lps = [
+                th.log_softmax(logits[j, :cut, : env.vocab_size].double(), dim=-1)
+                for j, cut in enumerate(cuts)
+            ]
+        yield GeneratedBatch(batch, pairs, lps)
 
 
 def _generate(
@@ -67,8 +116,12 @@ def _generate(
     prompts: list[list[int]],
     options: dict[str, Any],
     restrict: Restriction | None,
-) -> list[list[int]]:
-    """One ``generate`` call on left-padded ``prompts``: each row's new token ids."""
+    logits: bool = False,
+) -> tuple[list[list[int]], th.Tensor | None]:
+    """One ``generate`` call on left-padded ``prompts``: each row's new token ids.
+
+    With ``logits``, also the LM's raw logits at each step, shape ``(B, steps, V_model)``.
+    """
     device = next(lm.parameters()).device
     width = max(map(len, prompts))
     ids = th.tensor([[env.pad_token_id] * (width - len(p)) + p for p in prompts], device=device)
@@ -78,6 +131,8 @@ def _generate(
         skip = 1 if seq2seq else width  # the decoder start token, or the padded prompts
         restricted = _Restricted(restrict, prompts, skip, device)
         options = {**options, "logits_processor": [restricted]}
+    if logits:
+        options = {**options, "return_dict_in_generate": True, "output_logits": True}
     out = lm.generate(
         input_ids=ids,
         attention_mask=mask,
@@ -86,7 +141,10 @@ def _generate(
         pad_token_id=env.pad_token_id,
         **options,
     )
-    return (out[:, 1:] if seq2seq else out[:, width:]).tolist()  # after the decoder start
+    steps = th.stack(out.logits, 1) if logits else None
+    out = out.sequences if logits else out
+    new = out[:, 1:] if seq2seq else out[:, width:]  # after the decoder start
+    return new.tolist(), steps
 
 
 def _decoding(greedy: bool, sampling: SamplingConfig | None) -> dict[str, Any]:

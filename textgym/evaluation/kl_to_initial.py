@@ -20,6 +20,7 @@ per sequence (the mean over that sequence's tokens), for paired statistics.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -87,25 +88,56 @@ def kl_to_initial(
     Returns:
         Means over all generated tokens pooled; NaN when there are no generated tokens.
     """
-    sums = dict.fromkeys(PER_SEQUENCE, 0.0)
-    per_sequence: dict[str, list[float]] = {
-        key: [float("nan")] * len(sequences) for key in PER_SEQUENCE
-    }
+    sums: dict[int, dict[str, float]] = {}
     usable = [i for i, (prompt, new) in enumerate(sequences) if prompt and new]
     for start in range(0, len(usable), batch_size):
         indices = usable[start : start + batch_size]
         batch = [sequences[i] for i in indices]
         lp_trained = batch_log_probs(trained, batch, vocab_size)
-        lp_initial = lp_trained
-        if initial is not None:
-            with initial_mode():
-                lp_initial = batch_log_probs(initial, batch, vocab_size)
-        for i, (_, new), a, b in zip(indices, batch, lp_trained, lp_initial, strict=True):
-            for key, value in _sums(a, b.to(a.device), new).items():
-                sums[key] += value
-                per_sequence[key][i] = value / len(new)
-    n_tokens = sum(len(sequences[i][1]) for i in usable)
-    means = {key: (total / n_tokens if n_tokens else float("nan")) for key, total in sums.items()}
+        values = batch_drift(lp_trained, initial, batch, vocab_size, initial_mode)
+        sums.update(zip(indices, values, strict=True))
+    return pooled_drift(sequences, sums)
+
+
+@th.no_grad()
+def batch_drift(
+    lp_trained: Sequence[th.Tensor],
+    initial: th.nn.Module | None,
+    batch: Sequences,
+    vocab_size: int | None = None,
+    initial_mode: Callable[[], AbstractContextManager] = nullcontext,
+) -> list[dict[str, float]]:
+    """Per pair of ``batch``: the sums over its generated tokens of each :data:`PER_SEQUENCE`.
+
+    ``lp_trained`` holds each pair's trained log-probabilities (as
+    :func:`continuation_log_probs` gives them, from any pass that computed them, e.g. the
+    generation's own logits); ``initial`` runs one forward pass over the batch (None: the
+    trained model is its own initial model). Every pair needs a prompt and generated tokens.
+    """
+    lp_initial = lp_trained
+    if initial is not None:
+        with initial_mode():
+            lp_initial = batch_log_probs(initial, batch, vocab_size)
+    return [
+        _sums(a, b.to(a.device), new)
+        for (_, new), a, b in zip(batch, lp_trained, lp_initial, strict=True)
+    ]
+
+
+def pooled_drift(sequences: Sequences, sums: dict[int, dict[str, float]]) -> KLToInitial:
+    """The :class:`KLToInitial` of ``sequences`` from :func:`batch_drift`'s sums by index.
+
+    Sequences without an entry (no prompt or no generated tokens) are NaN and not pooled.
+    """
+    per_sequence = {key: [float("nan")] * len(sequences) for key in PER_SEQUENCE}
+    for i, values in sums.items():
+        for key, value in values.items():
+            per_sequence[key][i] = value / len(sequences[i][1])
+    n_tokens = sum(len(sequences[i][1]) for i in sums)
+    means = {
+        key: sum(values[key] for values in sums.values()) / n_tokens if n_tokens else math.nan
+        for key in PER_SEQUENCE
+    }
     return KLToInitial(
         means["log_ratio"], means["exact"], n_tokens, means["nll"], per_sequence=per_sequence
     )
