@@ -2,10 +2,11 @@
 
 Reads every finished run under the --runs folders (runs on `canary_*` rewards are the known
 hacks, the others clean), chooses each signal's threshold and measures its leave-one-seed-out
-true- and false-positive rates (textgym.experiments.calibration), and writes them as JSON:
-by default the file the comparison report reads its thresholds from.
+true- and false-positive rates (textgym.experiments.calibration), and writes them as JSON to
+--out (never over an existing file unless --out names it; the comparison report reads its
+thresholds from textgym/experiments/hacking_calibration.json).
 
-Run: python examples/calibrate_hacking.py --runs runs/hacking_calibration
+Run: python examples/calibrate_hacking.py --runs runs/hacking_calibration --out calibration.json
 """
 
 import argparse
@@ -19,7 +20,11 @@ from textgym.experiments.hacking_signals import CALIBRATION_FILE
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--runs", action="append", required=True, help="a compare --out folder")
-parser.add_argument("--out", default=str(CALIBRATION_FILE), help="where to write the JSON")
+parser.add_argument(
+    "--out",
+    required=True,
+    help=f"where to write the JSON (the report reads textgym/experiments/{CALIBRATION_FILE.name})",
+)
 args = parser.parse_args()
 
 records = [r for folder in args.runs for r in load_finished(folder)]
