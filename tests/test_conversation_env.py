@@ -454,3 +454,62 @@ def test_train_on_the_simulated_user(tiny_lm_dir, tiny_default_model, tmp_path, 
     assert main(args) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["after"]["metrics"]["turns"] > 0 and metrics["episode_rewards"]
+
+
+def test_the_shaped_guess_number_reward_pays_well_formed_and_consistent_guesses():
+    from textgym.games import get_game
+    from textgym.games.guess_number import SHAPING
+
+    game, example = get_game("guess_number_shaped"), {"id": "n", "secret": 30}
+    opening = {"role": "user", "content": game.opening(example)}
+
+    def turn(history, text):
+        history = [*history, {"role": "assistant", "content": text}]
+        return history, game.reward(history, example)
+
+    history, reward = turn([opening], "I'm ready to help.")
+    assert reward == 0.0  # no number
+    history, reward = turn([opening], "150")
+    assert reward == 0.0  # out of range
+    history, reward = turn([opening], "50")
+    assert reward == pytest.approx(2 * SHAPING)  # in range, allowed by (no) answers
+    history = [*history, {"role": "user", "content": game.partner(history, example, None)}]
+    assert history[-1]["content"] == "Lower."
+    assert turn(history, "60")[1] == pytest.approx(SHAPING)  # in range, but 30 < 50 was said
+    assert turn(history, "20")[1] == pytest.approx(2 * SHAPING)
+    assert turn(history, "30")[1] == 1.0
+    assert game.max_turns * 2 * SHAPING < 1.0  # shaping never outpays finding the number
+
+
+def test_the_game_experiment_script_pairs_seeds_and_examples(tiny_default_model, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "game_experiment.py"
+    summary = tmp_path / "summary.json"
+    command = [sys.executable, str(script), "--game", "guess_number_shaped", "--seeds", "2"]
+    command += ["--timesteps", "512", "--eval-examples", "2", "--out", str(tmp_path / "runs")]
+    command += ["--summary", str(summary)]
+    env = {**os.environ, "TEXTGYM_CACHE": str(tiny_default_model)}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(summary.read_text())
+    assert [r["seed"] for r in result["runs"]] == [0, 1]
+    assert result["runs"][0]["config"]["env_kwargs"] == {"game": "guess_number_shaped"}
+    for metric in ("success_rate", "turns", "own_reward"):
+        entry = result["summary"][metric]
+        assert entry["seeds"]["n"] == 2 and isinstance(entry["significant"], bool)
+        gains = [
+            sum(r["per_example"]["trained"][metric]) / 2
+            - sum(r["per_example"]["initial"][metric]) / 2
+            for r in result["runs"]
+        ]
+        assert entry["gain"]["mean"] == pytest.approx(sum(gains) / 2)
+    assert "zero_std_groups" in json.dumps(result["runs"][0]["signal_health"])
+    finished = tmp_path / "runs" / "seed0" / "game_run.json"
+    before = finished.stat().st_mtime_ns
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0 and finished.stat().st_mtime_ns == before  # read, not retrained

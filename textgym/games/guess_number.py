@@ -2,12 +2,19 @@
 
 Deterministic and exact: a policy that halves the range (binary search) always wins within
 ``ceil(log2(HIGH))`` turns. Reward: 1 on the turn the number is found, else 0.
+
+``guess_number_shaped`` is the same game with a denser reward for a policy that rarely writes a
+number at first (the untrained model): besides the 1 for finding the number, each turn earns
+``SHAPING`` for a guess from 1 to 100 and ``SHAPING`` more when the answers so far allow that
+number. Eight turns of shaping (at most 0.8) pay less than finding the number, so the shaping
+never pays for dragging a game on.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -67,13 +74,8 @@ GUESS_NUMBER = Game(
 )
 
 
-def random_strategy(history: History, rng: np.random.Generator) -> str:
-    """A baseline: a uniformly random number each turn."""
-    return str(int(rng.integers(LOW, HIGH + 1)))
-
-
-def binary_search(history: History, rng: np.random.Generator) -> str:
-    """The optimal strategy: the middle of the range the answers so far leave."""
+def remaining_range(history: History) -> tuple[int, int]:
+    """The numbers the partner's answers so far allow, as ``(low, high)``."""
     low, high = LOW, HIGH
     for said, answer in zip(history[1::2], history[2::2], strict=False):
         number = guess(said["content"])
@@ -83,6 +85,37 @@ def binary_search(history: History, rng: np.random.Generator) -> str:
             low = max(low, number + 1)
         elif answer["content"] == "Lower.":
             high = min(high, number - 1)
+    return low, high
+
+
+SHAPING = 0.05
+
+
+def shaped_reward(history: History, example: Mapping[str, Any]) -> float:
+    """1 for the turn that finds the number; else ``SHAPING`` per rule the guess follows.
+
+    The rules: a whole number from 1 to 100; one the earlier answers allow.
+    """
+    if solved(history, example):
+        return 1.0
+    number = guess(history[-1]["content"])
+    if number is None or not LOW <= number <= HIGH:
+        return 0.0
+    low, high = remaining_range(history[:-1])
+    return SHAPING * (1 + (low <= number <= high))
+
+
+GUESS_NUMBER_SHAPED = replace(GUESS_NUMBER, name="guess_number_shaped", reward=shaped_reward)
+
+
+def random_strategy(history: History, rng: np.random.Generator) -> str:
+    """A baseline: a uniformly random number each turn."""
+    return str(int(rng.integers(LOW, HIGH + 1)))
+
+
+def binary_search(history: History, rng: np.random.Generator) -> str:
+    """The optimal strategy: the middle of the range the answers so far leave."""
+    low, high = remaining_range(history)
     return str((low + high) // 2)
 
 
