@@ -309,3 +309,38 @@ def test_factories_take_registered_ids_and_refuse_changing_wrappers(tiny_lm_dir,
     finally:
         gym.registry.pop("TextGenVecTest-v0")
         gym.registry.pop("TextGenVecTimed-v0")
+
+
+def test_a_subclass_that_changes_the_step_is_refused(tiny_lm_dir, word_dataset):
+    class Shouty(TextGenEnv):
+        def step(self, action):
+            return super().step(action)
+
+    kwargs = {"dataset": word_dataset, "tokenizer": tiny_lm_dir}
+    with pytest.raises(ConfigError, match=r"overrides \['step'\].*DummyVecEnv"):
+        TextGenVecEnv([Shouty(**kwargs), Shouty(**kwargs)])
+
+
+def test_train_steps_single_turn_envs_on_arrays_and_games_in_a_dummy_vec_env(tiny_lm_dir):
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from textgym.training import TrainConfig
+    from textgym.training.trainer import build_env
+
+    text = TrainConfig(model=tiny_lm_dir, n_envs=4, n_steps=48, group_size=2, advantage="rloo")
+    assert isinstance(build_env(text), TextGenVecEnv)
+    game = TrainConfig(env_id="TextGuessNumber-v0", model=tiny_lm_dir, n_envs=2, n_steps=64)
+    assert isinstance(build_env(game), DummyVecEnv)
+
+
+def test_envs_with_the_same_data_share_one_prompt_cache(tiny_lm_dir, word_dataset):
+    venv = make_group_text_gen_vec_env(
+        TextGenEnv, 4, 2, env_kwargs={"dataset": word_dataset, "tokenizer": tiny_lm_dir}
+    )
+    assert len({id(env._prompt_cache) for env in venv.envs}) == 1
+    venv.reset()
+    built = {i for env in venv.envs for i in env._prompt_cache}
+    assert built == set(venv._index.tolist())  # each example's prompt built once, for all
+    other = TextGenEnv(dataset=word_dataset[:6], tokenizer=tiny_lm_dir)
+    mixed = TextGenVecEnv([TextGenEnv(dataset=word_dataset, tokenizer=tiny_lm_dir), other])
+    assert mixed.envs[0]._prompt_cache is not mixed.envs[1]._prompt_cache  # other data

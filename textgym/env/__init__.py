@@ -9,11 +9,16 @@
 - ``registration.py``: registers ``envs_registry.yaml``'s ids with Gymnasium, and
   :func:`register_task` your own task (and an env id for it).
 - ``groups.py``: :func:`make_group_vec_env`, envs in groups of k sharing prompts.
+- ``text_gen_vec_env.py``: :class:`TextGenVecEnv`, TextGenEnvs stepped together on arrays
+  (an SB3 ``VecEnv`` equal to a ``DummyVecEnv`` of them); ``text_gen_vec_factories.py``
+  builds it as ``make_vec_env`` and ``make_group_vec_env`` do
+  (:func:`make_text_gen_vec_env`, :func:`make_group_text_gen_vec_env`);
+  ``text_gen_vec_checks.py`` checks its envs and actions.
 - ``vec_reward.py``: :class:`VecRewardWrapper`, one batched reward call per vector step.
 - ``state.py``: a vector env's state, saved with a training checkpoint.
 
-``make_group_vec_env`` and ``VecRewardWrapper`` import Stable-Baselines3 (and torch), so
-they are imported only when used.
+The vector envs and ``VecRewardWrapper`` import Stable-Baselines3 (and torch), so they are
+imported only when used.
 """
 
 from textgym.env.conversation_env import ConversationEnv
@@ -28,10 +33,13 @@ __all__ = [
     "PromptTemplate",
     "Task",
     "TextGenEnv",
+    "TextGenVecEnv",
     "VecRewardWrapper",
     "get_task",
     "known_tasks",
+    "make_group_text_gen_vec_env",
     "make_group_vec_env",
+    "make_text_gen_vec_env",
     "read_registry",
     "register_envs",
     "register_task",
@@ -39,11 +47,19 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    """Import ``make_group_vec_env`` and ``VecRewardWrapper`` (SB3, torch) only when used."""
+    """Import the vector envs and ``VecRewardWrapper`` (SB3, torch) only when used."""
     if name == "make_group_vec_env":
         from textgym.env.groups import make_group_vec_env
 
         return make_group_vec_env
+    if name == "TextGenVecEnv":
+        from textgym.env.text_gen_vec_env import TextGenVecEnv
+
+        return TextGenVecEnv
+    if name in ("make_text_gen_vec_env", "make_group_text_gen_vec_env"):
+        from textgym.env import text_gen_vec_factories
+
+        return getattr(text_gen_vec_factories, name)
     if name == "VecRewardWrapper":
         from textgym.env.vec_reward import VecRewardWrapper
 

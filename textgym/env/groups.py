@@ -42,10 +42,15 @@ def make_group_vec_env(
     """
     check_group_size(group_size, n_envs)
     kwargs = dict(env_kwargs or {})
-    groups = [seed * 1_000_003 + rank // group_size for rank in range(n_envs)]
-    venv = vec_env_cls([partial(_make_env, env_id, kwargs, g) for g in groups])
+    streams = group_streams(n_envs, group_size, seed)
+    venv = vec_env_cls([partial(_make_env, env_id, kwargs, g) for g in streams])
     venv.seed(seed)
     return venv
+
+
+def group_streams(n_envs: int, group_size: int, seed: int) -> list[int]:
+    """The ``example_seed`` of each env: one stream per block of ``group_size`` envs."""
+    return [seed * 1_000_003 + rank // group_size for rank in range(n_envs)]
 
 
 def _make_env(

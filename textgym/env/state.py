@@ -3,10 +3,11 @@
 Every layer of every env is saved: a :class:`~textgym.env.TextGenEnv` (or
 :class:`~textgym.env.ConversationEnv`) by its ``get_state`` (episode, counters, random
 streams; not its data, tokenizer or reward), each wrapper around it (SB3's ``Monitor`` with
-its running episode, Gymnasium's order and API checkers) by its attributes. Only a
-``DummyVecEnv`` (what ``textgym train`` builds) is supported: the envs of a ``SubprocVecEnv``
-live in other processes, and a ``VecEnvWrapper`` (e.g. ``VecNormalize``) may hold state of
-its own.
+its running episode, Gymnasium's order and API checkers) by its attributes. A
+:class:`~textgym.env.TextGenVecEnv` (what ``textgym train`` builds for single-turn envs) saves
+its own state. Otherwise only a ``DummyVecEnv`` (what it builds for games) is supported: the
+envs of a ``SubprocVecEnv`` live in other processes, and a ``VecEnvWrapper`` (e.g.
+``VecNormalize``) may hold state of its own.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv
 
 from textgym.env.conversation_env import ConversationEnv
 from textgym.env.text_gen_env import TextGenEnv
+from textgym.env.text_gen_vec_env import TextGenVecEnv
 from textgym.errors import ConfigError
 
 # Wrapper attributes not saved: the wrapped env, construction records, open files.
@@ -30,8 +32,10 @@ def vec_env_state(venv: VecEnv) -> dict[str, Any]:
     """A copy of the state of ``venv`` and of every layer of each of its envs.
 
     Raises:
-        ConfigError: ``venv`` is not a ``DummyVecEnv``.
+        ConfigError: ``venv`` is neither a ``TextGenVecEnv`` nor a ``DummyVecEnv``.
     """
+    if isinstance(venv, TextGenVecEnv):
+        return {"text_gen_vec_env": venv.get_state()}
     venv = _dummy(venv)
     return {
         "vec_env": copy.deepcopy({name: getattr(venv, name) for name in VEC_ENV_STATE}),
@@ -43,9 +47,17 @@ def restore_vec_env_state(venv: VecEnv, state: dict[str, Any]) -> None:
     """Put ``venv`` (built as the saved one was) into the saved ``state``.
 
     Raises:
-        ConfigError: ``venv`` is not a ``DummyVecEnv``, or its envs differ in number or in
-            wrappers from the saved ones.
+        ConfigError: ``venv`` is of another kind than the saved one, or its envs differ in
+            number or in wrappers from the saved ones.
     """
+    if isinstance(venv, TextGenVecEnv) != ("text_gen_vec_env" in state):
+        raise ConfigError(
+            f"The envs are a {type(venv).__name__}, the checkpoint saved another kind of "
+            "vector env. Resume with the textgym version and settings the run was started with."
+        )
+    if isinstance(venv, TextGenVecEnv):
+        venv.set_state(state["text_gen_vec_env"])
+        return
     venv = _dummy(venv)
     saved = state["envs"]
     now = [[type(layer).__name__ for layer in _layers(env)] for env in venv.envs]
@@ -66,7 +78,8 @@ def restore_vec_env_state(venv: VecEnv, state: dict[str, Any]) -> None:
 def _dummy(venv: VecEnv) -> DummyVecEnv:
     if not isinstance(venv, DummyVecEnv):
         raise ConfigError(
-            f"Checkpoints save the envs of a DummyVecEnv (what textgym train builds), not "
+            f"Checkpoints save the envs of a TextGenVecEnv or a DummyVecEnv (what textgym "
+            f"train builds), not "
             f"of a {type(venv).__name__}: its envs live in other processes or it holds state "
             "of its own. Train with a DummyVecEnv to checkpoint, or without checkpoints "
             "(--checkpoint-every 0)."

@@ -25,6 +25,9 @@ FIXED_SETTINGS = (
     "action_space",
 )
 
+#: TextGenEnv's methods whose work the vector env does itself: a subclass may not change them.
+STEP_PATH = ("step", "_score", "_ended")
+
 
 def check_envs(envs: Sequence[TextGenEnv]) -> list[TextGenEnv]:
     """``envs`` as a list, if they are distinct TextGenEnvs with the same :func:`shared_setup`.
@@ -42,6 +45,13 @@ def check_envs(envs: Sequence[TextGenEnv]) -> list[TextGenEnv]:
                 f"Env {i} is a {type(env).__name__}, not a textgym.TextGenEnv: TextGenVecEnv "
                 "steps bare TextGenEnvs (pass env.unwrapped for a wrapped one; put other envs "
                 "in SB3's DummyVecEnv)."
+            )
+        changed = [m for m in STEP_PATH if getattr(type(env), m) is not getattr(TextGenEnv, m)]
+        if changed:
+            raise ConfigError(
+                f"Env {i} is a {type(env).__name__}, which overrides {changed} of TextGenEnv; "
+                "TextGenVecEnv steps the envs itself and would skip them. Put it in SB3's "
+                "DummyVecEnv."
             )
     if len({id(env) for env in envs}) != len(envs):
         raise ConfigError(

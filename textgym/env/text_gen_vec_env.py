@@ -41,6 +41,32 @@ _STATE = (
 _NOT_TRUNCATED = {"TimeLimit.truncated": False}
 
 
+def share_prompt_caches(envs: Sequence[TextGenEnv]) -> None:
+    """Give envs with the same data and prompt settings one prompt cache between them.
+
+    Each env caches the prompts it builds (chat template, tokenizer, truncation); envs that
+    would build the same prompts then build each one once instead of once per env.
+    """
+    owners: list[TextGenEnv] = []
+    for env in envs:
+        owner = next((o for o in owners if _same_prompts(o, env)), None)
+        if owner is None:
+            owners.append(env)
+        else:
+            env._prompt_cache = owner._prompt_cache
+
+
+def _same_prompts(a: TextGenEnv, b: TextGenEnv) -> bool:
+    """Whether ``a`` and ``b`` build the same prompt for each example index.
+
+    Their tokenizers are equal already (:func:`check_envs`).
+    """
+    pa, pb = a.prompts, b.prompts
+    settings = (pa.task.name, pa.template, pa.use_chat, pa.max_prompt_tokens)
+    same = settings == (pb.task.name, pb.template, pb.use_chat, pb.max_prompt_tokens)
+    return same and (a.examples is b.examples or a.examples == b.examples)
+
+
 class TextGenVecEnv(VecEnv):
     """SB3's ``DummyVecEnv`` of ``Monitor(TextGenEnv)``, stepped on arrays for all envs at once.
 
@@ -71,6 +97,7 @@ class TextGenVecEnv(VecEnv):
 
     def __init__(self, envs: Sequence[TextGenEnv]) -> None:
         self.envs = check_envs(envs)
+        share_prompt_caches(self.envs)
         first = self.envs[0]
         super().__init__(len(self.envs), first.observation_space, first.action_space)
         self.metadata = first.metadata

@@ -9,6 +9,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker
 
+from textgym.env.groups import group_streams
 from textgym.env.text_gen_env import TextGenEnv
 from textgym.env.text_gen_vec_env import TextGenVecEnv
 from textgym.errors import ConfigError
@@ -65,7 +66,7 @@ def make_group_text_gen_vec_env(
     """
     check_group_size(group_size, n_envs)
     kwargs = dict(env_kwargs or {}, pad_after_eos=True)
-    streams = [seed * 1_000_003 + rank // group_size for rank in range(n_envs)]  # as groups.py
+    streams = group_streams(n_envs, group_size, seed)
     venv = TextGenVecEnv([_make_env(env_id, {**kwargs, "example_seed": s}) for s in streams])
     venv.seed(seed)
     return venv

@@ -22,6 +22,10 @@ from textgym.atomic import (
 )
 from textgym.env import TextGenEnv
 from textgym.env.groups import make_group_vec_env
+from textgym.env.text_gen_vec_factories import (
+    make_group_text_gen_vec_env,
+    make_text_gen_vec_env,
+)
 from textgym.evaluation import EvalResult
 from textgym.models import load_tokenizer
 from textgym.policies.kl_penalty import add_kl_penalty, policy_reference
@@ -109,21 +113,25 @@ def build_ppo(config: TrainConfig) -> PPO:
 
 
 def build_env(config: TrainConfig) -> VecEnv:
-    """The training envs: independent, or in groups sharing prompts (``group_size``)."""
+    """The training envs: independent, or in groups sharing prompts (``group_size``).
+
+    A single-turn id (a :class:`~textgym.TextGenEnv`) runs as one
+    :class:`~textgym.env.TextGenVecEnv`, stepped on arrays; a game in SB3's ``DummyVecEnv``.
+    """
+    kwargs = config.make_env_kwargs("train")
+    if config.is_game:
+        if config.grouped:
+            return make_group_vec_env(
+                config.env_id, config.n_envs, config.group_size, config.seed, kwargs
+            )
+        # by id, SB3 would ask for render_mode="rgb_array"
+        make = partial(gym.make, config.env_id)
+        return make_vec_env(make, n_envs=config.n_envs, seed=config.seed, env_kwargs=kwargs)
     if config.grouped:
-        return make_group_vec_env(
-            config.env_id,
-            config.n_envs,
-            config.group_size,
-            config.seed,
-            config.make_env_kwargs("train"),
+        return make_group_text_gen_vec_env(
+            config.env_id, config.n_envs, config.group_size, config.seed, kwargs
         )
-    return make_vec_env(
-        partial(gym.make, config.env_id),  # by id, SB3 would ask for render_mode="rgb_array"
-        n_envs=config.n_envs,
-        seed=config.seed,
-        env_kwargs=config.make_env_kwargs("train"),
-    )
+    return make_text_gen_vec_env(config.env_id, config.n_envs, config.seed, kwargs)
 
 
 def train(
