@@ -42,12 +42,14 @@ def steps_per_second(env: gym.Env, steps: int) -> float:
 
 
 def vec_us_per_env_step(venv, steps: int) -> float:
-    """Microseconds per env per step of ``venv`` under random non-EOS actions."""
+    """Microseconds per env per step of ``venv`` under random non-EOS actions, warmed up."""
     eos = sorted(venv.get_attr("eos_token_ids", [0])[0])
     rng = np.random.default_rng(0)
     actions = rng.integers(0, venv.action_space.n, (steps, venv.num_envs))
     actions[np.isin(actions, eos)] = 0 if 0 not in eos else 1
     venv.reset()
+    for row in actions:  # warm-up: the prompts of the first episodes are built and cached
+        venv.step(row)
     start = time.perf_counter()
     for row in actions:
         venv.step(row)
