@@ -13,6 +13,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 
 from textgym.models import DEFAULT_MODEL
+from textgym.policies.host_memory import trim_after_steps
 from textgym.policies.kl_controller import KLController
 from textgym.policies.lm_loading import autocast_for, prepare_model
 from textgym.policies.lm_outputs import (
@@ -161,6 +162,7 @@ class LMPolicy(ActorCriticPolicy):
         self.lm.train(opts.dropout)
         trainable = [p for p in self.parameters() if p.requires_grad]
         self.optimizer = self.optimizer_class(trainable, lr=lr_schedule(1), **self.optimizer_kwargs)
+        trim_after_steps(self.optimizer, trainable[0])  # CPU: the update's freed activations
 
     @property
     def model_spec(self) -> Any:
@@ -213,7 +215,9 @@ class LMPolicy(ActorCriticPolicy):
 
     def _distribution(self, logits: th.Tensor, allowed: th.Tensor | None) -> Distribution:
         processed = process_logits(logits[:, : self.n_actions], self.sampling, allowed)
-        return self.action_dist.proba_distribution(action_logits=processed)
+        # a new distribution each call: the shared self.action_dist would keep the last
+        # minibatch's (B, V) logits and probabilities alive between updates
+        return CategoricalDistribution(self.n_actions).proba_distribution(action_logits=processed)
 
     def _allowed_at_last_token(self, seqs: th.Tensor, lengths: th.Tensor) -> th.Tensor | None:
         """The restrictions' ``(B, V)`` mask after each sequence (None: unrestricted)."""

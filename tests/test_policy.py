@@ -271,3 +271,26 @@ def test_bootstrap_value_skips_the_prefill_of_rows_that_just_terminated(
     last = seen["last_values"].flatten()
     th.testing.assert_close(last[~dones], real[~dones])
     assert real[dones].abs().min() > 0 and cache.prefill_rows > 0
+
+
+def test_an_update_keeps_no_logits_alive_and_releases_freed_memory_on_cpu(
+    tiny_lm_dir, word_dataset, monkeypatch
+):
+    """The distribution is new per call (the shared one kept the last minibatch's (B, V)
+    logits), and every optimizer step on CPU hands freed heap memory back (malloc_trim)."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from textgym import TextGenEnv
+    from textgym.policies import host_memory
+
+    trims = []
+    monkeypatch.setattr(host_memory, "release_freed_memory", lambda: trims.append(1))
+    kwargs = {"dataset": word_dataset, "tokenizer": tiny_lm_dir, "max_new_tokens": 4}
+    env = make_vec_env(TextGenEnv, n_envs=2, seed=0, env_kwargs=kwargs)
+    model = PPO(
+        LMPolicy, env, n_steps=8, batch_size=8, n_epochs=1, policy_kwargs={"model": tiny_lm_dir}
+    )
+    model.learn(16)
+    assert len(trims) == model._n_updates * 2  # every optimizer step: 2 minibatches per epoch
+    assert not hasattr(model.policy.action_dist, "distribution")
