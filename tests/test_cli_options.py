@@ -254,8 +254,8 @@ def test_policy_flags_set_their_policy_kwargs(captured, tmp_path, command, monke
 
     monkeypatch.setattr(policy_flags, "cpu_has_bf16", lambda: True)
     flags = ["--bf16", "--lora-r", "16", "--lora-alpha", "32", "--bad-words", "darn,heck"]
-    flags += ["--allowed-tokens", "yes,no", "--device", "cpu"]
-    extra = ["--policy-kwargs", '{"lora": {"lora_dropout": 0.1}, "gradient_checkpointing": true}']
+    flags += ["--allowed-tokens", "yes,no", "--gradient-checkpointing", "--device", "cpu"]
+    extra = ["--policy-kwargs", '{"lora": {"lora_dropout": 0.1}}']
     assert main([command, "--out", str(tmp_path / "out"), *flags, *extra]) == 0
     config = captured[-1] if command == "train" else captured[-1].base
     assert config.policy_kwargs == {
@@ -278,7 +278,7 @@ def test_policy_flags_appear_in_both_helps(capsys):
             main([command, "--help"])
         text = capsys.readouterr().out
         flags = ("--bf16", "--lora-r", "--lora-alpha", "--bad-words", "--allowed-tokens")
-        assert all(f in text for f in flags)
+        assert all(f in text for f in (*flags, "--gradient-checkpointing"))
 
 
 @pytest.mark.parametrize(
