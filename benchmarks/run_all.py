@@ -76,6 +76,8 @@ ROWS = [
     Row("bench_groups.py", quick=("--prompt", "128", "--new", "8")),
     Row("bench_conversation.py", quick=("--turns", "2", "--repeats", "1")),
     Row("bench_kl.py", quick=("--episodes", "1", "--repeats", "1")),
+    Row("bench_eval.py", quick=("--examples", "8", "--batch-sizes", "4,8")),
+    Row("bench_memory.py", quick=("--prompt", "32", "--new", "4")),
     Row("bench_trl.py", quick=("--steps", "1")),
 ]
 
