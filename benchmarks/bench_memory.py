@@ -16,8 +16,6 @@ Run: ``python benchmarks/bench_memory.py``.
 from __future__ import annotations
 
 import argparse
-import ctypes
-import ctypes.util
 import gc
 import json
 import subprocess
@@ -34,14 +32,10 @@ from stable_baselines3.common.env_util import make_vec_env
 
 from textgym import load_causal_lm, load_tokenizer
 from textgym.policies import EpisodeRolloutBuffer, LMPolicy, add_kl_penalty
+from textgym.policies.host_memory import release_freed_memory
 
 MIB = 2**20
 CASES = ("base", "lora", "full")
-
-
-def release_freed_memory() -> None:
-    """glibc's ``malloc_trim``: the starting points are measured without cached free memory."""
-    ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
 
 
 def rss_mib() -> float:

@@ -237,16 +237,9 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
         total, parts = score(self.reward_fn, [text], [example.references], [example.source])
         name = getattr(self.reward_fn, "name", "reward")
         components = {name: float(total[0]), **{k: float(v[0]) for k, v in parts.items()}}
-        info = {
-            "text": text,
-            "example_id": example.id,
-            "source": example.source,
-            "references": example.references,
-            "num_new_tokens": len(self._generated),
-            "hit_length_cap": len(self._generated) == self.max_new_tokens
-            and self._generated[-1] not in self.eos_token_ids,
-            "reward_components": components,
-        }
+        hit_cap = len(self._generated) == self.max_new_tokens
+        hit_cap = hit_cap and self._generated[-1] not in self.eos_token_ids
+        info = episode_info(text, example, len(self._generated), hit_cap, components)
         return float(total[0]), info
 
     def get_state(self) -> dict[str, Any]:
@@ -287,6 +280,21 @@ class TextGenEnv(gym.Env[ObsDict, np.int64]):
             f"--- generated ({len(self._generated)}/{self.max_new_tokens}) ---\n"
             f"{self.tokenizer.decode(self._generated)}\n"
         )
+
+
+def episode_info(
+    text: str, example: Example, new_tokens: int, hit_length_cap: bool, components: dict
+) -> dict[str, Any]:
+    """The info of an episode's last step (see the env's ``## info`` in the docs)."""
+    return {
+        "text": text,
+        "example_id": example.id,
+        "source": example.source,
+        "references": example.references,
+        "num_new_tokens": new_tokens,
+        "hit_length_cap": hit_length_cap,
+        "reward_components": components,
+    }
 
 
 class UnsupportedRenderModeError(ConfigError, TypeError):

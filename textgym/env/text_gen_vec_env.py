@@ -17,7 +17,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
     VecEnvStepReturn,
 )
 
-from textgym.env.text_gen_env import TextGenEnv
+from textgym.env.text_gen_env import TextGenEnv, episode_info
 from textgym.env.text_gen_vec_checks import check_actions, check_envs, check_settable
 from textgym.errors import ConfigError, EnvStateError
 from textgym.rewards import score
@@ -185,16 +185,9 @@ class TextGenVecEnv(VecEnv):
             if not ended[i]:
                 continue
             components = {name: float(total[k]), **{key: float(v[k]) for key, v in parts.items()}}
+            hit_cap = bool(self._lengths[i] == self.max_new_tokens and not eos[i])
             infos[i].update(
-                {
-                    "text": texts[k],
-                    "example_id": examples[k].id,
-                    "source": examples[k].source,
-                    "references": examples[k].references,
-                    "num_new_tokens": int(self._lengths[i]),
-                    "hit_length_cap": bool(self._lengths[i] == self.max_new_tokens and not eos[i]),
-                    "reward_components": components,
-                }
+                episode_info(texts[k], examples[k], int(self._lengths[i]), hit_cap, components)
             )
         return rewards
 
